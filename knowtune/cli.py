@@ -1,0 +1,143 @@
+"""The `knowtune` command: a thin typer front over the library.
+
+Bad input ends with a one-line `error: file:line: field 'x': why` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .config import KnowtuneError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Teach a small language model your knowledge base by fine-tuning, and prove it learned.")
+data_app = typer.Typer(no_args_is_help=True, help="Build and preview training sets.")
+app.add_typer(data_app, name="data")
+
+
+def _overrides(pairs: list[str] | None, **named) -> dict:
+    from .config import parse_override
+
+    values = {k: v for k, v in named.items() if v is not None}
+    for pair in pairs or []:
+        key, value = parse_override(pair)
+        values[key] = value
+    return values
+
+
+@data_app.command("build")
+def data_build(
+    files: List[Path] = typer.Argument(..., help="Facts JSONL files (see README: the facts format)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
+    model: Optional[str] = typer.Option(None, help="Count tokens with this model's tokenizer."),
+    seed: int = typer.Option(0, help="Seed of the sample shuffle."),
+):
+    """Facts -> training samples (paraphrased questions, full-sentence answers) + held-out questions."""
+    from .commands.data import build_command
+
+    build_command(files, out, model=model, seed=seed)
+
+
+@app.command()
+def train(
+    data: str = typer.Option(..., "--data", "-d", help="A built dataset directory, or facts JSONL file(s) (comma-separated) built on the fly."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to write."),
+    model: Optional[str] = typer.Option(None, help="Preset, model directory or .gguf (default smollm2-135m; gemma3-270m for mostly-Chinese knowledge)."),
+    method: Optional[str] = typer.Option(None, help="Fine-tuning method (`knowtune methods` lists them)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; command-line options override it."),
+    epochs: Optional[float] = typer.Option(None, help="Passes over the training set."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate."),
+    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
+):
+    """Fine-tune a model on a knowledge set; writes adapter, config, metrics and loss curve."""
+    from .commands.train import train_command
+
+    overrides = _overrides(set_, model=model, method=method, epochs=epochs, learning_rate=lr, seed=seed)
+    train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides)
+
+
+@app.command("eval")
+def eval_(
+    run: Optional[Path] = typer.Option(None, "--run", "-r", help="Run directory to evaluate."),
+    model: Optional[str] = typer.Option(None, help="Evaluate a base model instead (needs --questions)."),
+    questions: Optional[Path] = typer.Option(None, help='Questions JSONL: {"question": str, "answers": [str]} per line (default: the run\'s held-out set).'),
+    base: bool = typer.Option(False, "--base", help="Also score the run's base model on the same questions."),
+    out: Optional[Path] = typer.Option(None, help="Where to write answers and metrics (default RUN/eval)."),
+):
+    """Score a run (or a base model) on held-out questions; prints `accuracy: NN.N% (k/n)`."""
+    from .commands.evaluate import eval_command
+
+    eval_command(run, model, questions, base, out)
+
+
+@app.command()
+def chat(
+    run: Optional[Path] = typer.Option(None, "--run", "-r", help="Chat with a run's fine-tuned model."),
+    model: Optional[str] = typer.Option(None, help="Chat with a base model (preset, directory or .gguf)."),
+    message: Optional[List[str]] = typer.Option(None, "--message", "-m", help="Ask this and exit (repeatable)."),
+    max_new_tokens: int = typer.Option(256, help="Longest reply in tokens."),
+    temperature: float = typer.Option(0.0, help="0 for greedy decoding."),
+):
+    """Talk to a model, streaming its replies (/reset clears the history, /exit quits)."""
+    from .commands.chat import chat_command
+
+    chat_command(run, model, message, max_new_tokens, temperature)
+
+
+@app.command()
+def demo(
+    lang: str = typer.Option("en", help="Knowledge-base language: en or zh."),
+    model: Optional[str] = typer.Option(None, help="Model (default: smollm2-135m for en, gemma3-270m for zh)."),
+    method: str = typer.Option("lora", help="Fine-tuning method."),
+    out: Optional[Path] = typer.Option(None, help="Run directory (default runs/demo-LANG)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key, e.g. --set epochs=3."),
+):
+    """The whole job on the bundled Hainan encyclopedia: build, score before, fine-tune, score after."""
+    from .commands.demo import demo_command
+
+    demo_command(lang, model, method, out, _overrides(set_))
+
+
+@app.command()
+def methods():
+    """List the fine-tuning methods and their parameters."""
+    from .commands.methods import methods_command
+
+    methods_command()
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .commands.quiet import quiet_libraries
+
+    quiet_libraries()
+    try:
+        app(args=argv, standalone_mode=False)
+    except KnowtuneError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

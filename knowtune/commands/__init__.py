@@ -1,0 +1,1 @@
+"""Command bodies behind cli.py (top layer: may import everything below)."""

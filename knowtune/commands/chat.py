@@ -1,0 +1,48 @@
+"""`knowtune chat`: a streaming REPL over the shared inference engine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..config import KnowtuneError
+
+
+def chat_command(run: Path | None, model: str | None, messages: list[str] | None, max_new_tokens: int,
+                 temperature: float) -> None:
+    from ..serve.engine import Engine
+
+    if (run is None) == (model is None):
+        raise KnowtuneError("give exactly one of --run or --model", field="--run")
+    engine = Engine.from_run(run) if run is not None else Engine.from_model(model)
+    history: list[dict] = []
+
+    def ask(text: str) -> None:
+        history.append({"role": "user", "content": text})
+        reply = []
+        for piece in engine.stream(history, max_new_tokens=max_new_tokens, temperature=temperature):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            reply.append(piece)
+        sys.stdout.write("\n")
+        history.append({"role": "assistant", "content": "".join(reply).strip()})
+
+    if messages:
+        for text in messages:
+            ask(text)
+        return
+    print(f"chatting with {engine.name} (/reset clears the history, /exit quits)")
+    while True:
+        try:
+            text = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if text in ("/exit", "/quit"):
+            return
+        if text == "/reset":
+            history.clear()
+            continue
+        if text:
+            sys.stdout.write("bot> ")
+            ask(text)

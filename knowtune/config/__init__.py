@@ -1,0 +1,8 @@
+"""Lowest layer: errors, typed configs, YAML loading. Imports nothing else of knowtune."""
+
+from .docs import describe_fields, field_docs
+from .errors import KnowtuneError
+from .train import DEFAULT_MODEL, MULTILINGUAL_MODEL, TrainConfig, load_train_config, parse_override
+
+__all__ = ["KnowtuneError", "TrainConfig", "load_train_config", "parse_override", "field_docs",
+           "describe_fields", "DEFAULT_MODEL", "MULTILINGUAL_MODEL"]

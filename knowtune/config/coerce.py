@@ -1,0 +1,127 @@
+"""Build a dataclass from a plain dict, refusing unknown keys and values of the wrong type."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, Union
+
+from .errors import KnowtuneError
+
+
+def _type_label(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_label(a) for a in typing.get_args(tp))
+    if origin is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        return f"list of {_type_label(inner)}"
+    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+def coerce_value(tp: Any, value: Any) -> Any:
+    """Return `value` converted to `tp`, or raise ValueError with the expected type."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value in allowed:
+            return value
+        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            try:
+                return coerce_value(option, value)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError(f"must be {_type_label(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ValueError(f"must be null, got {value!r}")
+    if origin is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        if isinstance(value, str):  # "a,b,c" from a command line
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"must be {_type_label(tp)}, got {value!r}")
+        return [coerce_value(inner, v) for v in value]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ValueError(f"must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ValueError(f"must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError(f"must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"must be a string, got {value!r}")
+    raise ValueError(f"unsupported type {tp!r}")
+
+
+def from_dict(cls: type, data: dict, *, file: str | None = None,
+              lines: dict[str, int] | None = None, prefix: str = "") -> Any:
+    """Instantiate dataclass `cls` from `data`; errors name the file, line and field."""
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise KnowtuneError("must be a mapping of keys to values", file=file, field=prefix.rstrip(".") or None)
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        path = prefix + str(key)
+        if key not in known:
+            raise KnowtuneError(f"unknown key; allowed: {', '.join(sorted(known))}",
+                                file=file, line=lines.get(path), field=path)
+        try:
+            kwargs[key] = coerce_value(hints[key], value)
+        except ValueError as err:
+            raise KnowtuneError(str(err), file=file, line=lines.get(path), field=path) from None
+    try:
+        obj = cls(**kwargs)
+    except TypeError as err:
+        raise KnowtuneError(str(err), file=file) from None
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as err:
+            name, _, why = str(err).partition(": ")
+            raise KnowtuneError(why or name, file=file, line=lines.get(prefix + name),
+                                field=prefix + name) from None
+    return obj

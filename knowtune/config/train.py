@@ -1,0 +1,106 @@
+"""The training configuration: one small dataclass; each field's docstring is its help text."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .coerce import from_dict
+from .errors import KnowtuneError
+from .yamlfile import load_yaml
+
+DEFAULT_MODEL = "smollm2-135m"
+MULTILINGUAL_MODEL = "gemma3-270m"
+
+
+@dataclass
+class TrainConfig:
+    model: str = DEFAULT_MODEL
+    """Model to fine-tune: a preset name (smollm2-135m, gemma3-270m), a local Hugging Face model directory or a .gguf file."""
+    method: str = "lora"
+    """Fine-tuning method (see `knowtune methods`)."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Parameters of the method, e.g. {r: 16, alpha: 32}; unknown names are refused."""
+    epochs: float = 4.0
+    """Passes over the training set."""
+    learning_rate: float = 1e-3
+    """Peak learning rate (after warm-up)."""
+    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    """Learning-rate decay after warm-up."""
+    warmup_ratio: float = 0.05
+    """Fraction of the optimizer steps spent warming the learning rate up from zero."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    batch_size: int = 8
+    """Samples per micro-batch."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step (the loss is normalised by the answer tokens of the whole step)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (0 disables)."""
+    max_len: int = 256
+    """Longest sample in tokens; longer samples are truncated."""
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """Compute precision: auto uses bf16 autocast where the CPU or GPU supports it fast, otherwise fp32."""
+    seed: int = 42
+    """Random seed for initialisation, shuffling and dropout."""
+    threads: int = 0
+    """CPU threads for torch (0: the number of physical cores)."""
+    log_every: int = 5
+    """Record the loss every N optimizer steps."""
+    save_every: int = 0
+    """Write a resumable checkpoint every N optimizer steps (0: only at the end)."""
+    allow_pickle: bool = False
+    """Allow loading pickle-based checkpoints (.bin); off because unpickling runs code."""
+    trust_remote_code: bool = False
+    """Allow a model directory's own Python code to run (off unless you trust it)."""
+
+    def validate(self) -> None:
+        positive = {"epochs": self.epochs, "learning_rate": self.learning_rate,
+                    "batch_size": self.batch_size, "grad_accum": self.grad_accum,
+                    "max_len": self.max_len}
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{name}: must be > 0, got {value}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        for name in ("weight_decay", "max_grad_norm", "threads", "log_every", "save_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` from the command line; the value is parsed as YAML (numbers, lists, bools)."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise KnowtuneError(f"override {text!r} must look like key=value", field="--set")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """YAML file (optional) then overrides (dotted keys: `params.r`); every key validated."""
+    data: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    file = str(path) if path else None
+    if path:
+        data, lines = load_yaml(path)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key.startswith("params."):
+            params = dict(data.get("params") or {})
+            params[key.split(".", 1)[1]] = value
+            data["params"] = params
+        else:
+            data[key] = value
+    return from_dict(TrainConfig, data, file=file, lines=lines)

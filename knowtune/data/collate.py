@@ -1,0 +1,70 @@
+"""Chat samples -> token ids with the prompt masked out of the loss, and length-grouped batches."""
+
+from __future__ import annotations
+
+import random
+
+IGNORE = -100
+
+
+def _render(tokenizer, messages, *, generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False,
+                                         add_generation_prompt=generation_prompt)
+
+
+def encode_chat(tokenizer, messages: list[dict], max_len: int) -> dict:
+    """input_ids and labels; only the assistant turns' tokens carry labels.
+
+    Each turn is the difference between two renderings of the chat template, so any
+    template works as long as rendering a longer chat extends the shorter one.
+    """
+    ids: list[int] = []
+    labels: list[int] = []
+    done = ""
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt = _render(tokenizer, messages[:i], generation_prompt=True)
+        full = _render(tokenizer, messages[: i + 1], generation_prompt=False)
+        if not prompt.startswith(done) or not full.startswith(prompt):
+            raise ValueError("the chat template does not render turns as prefixes of each other")
+        prompt_ids = tokenizer(prompt[len(done):], add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+        ids += prompt_ids + answer_ids
+        labels += [IGNORE] * len(prompt_ids) + answer_ids
+        done = full
+    return {"input_ids": ids[:max_len], "labels": labels[:max_len]}
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, *, seed: int,
+                           group: int = 50) -> list[list[int]]:
+    """Shuffle, sort within groups of `group` batches by length, cut into batches, shuffle those.
+
+    Samples of similar length share a batch (little padding) while the order stays random.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = batch_size * group
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start:start + span], key=lambda i: lengths[i])
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def pad_batch(features: list[dict], pad_id: int) -> dict:
+    """Right-pad to the longest sample of the batch; padding carries no label."""
+    import torch
+
+    width = max(len(f["input_ids"]) for f in features)
+    input_ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
+    attention = torch.zeros((len(features), width), dtype=torch.long)
+    for row, f in enumerate(features):
+        n = len(f["input_ids"])
+        input_ids[row, :n] = torch.tensor(f["input_ids"])
+        labels[row, :n] = torch.tensor(f["labels"])
+        attention[row, :n] = 1
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}

@@ -1,0 +1,72 @@
+"""Ask questions, score replies, summarise: the before/after numbers of every run."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from ..config import KnowtuneError
+from ..data.jsonl import read_jsonl, write_jsonl
+from ..models import generate_batch, render_prompt
+from .normalize import contains_answer
+
+
+def load_questions(path: str | Path) -> list[dict]:
+    """A questions file: {"question": str, "answers": [str]} per line (extra fields kept)."""
+    rows = []
+    for line, obj in read_jsonl(path):
+        question, answers = obj.get("question"), obj.get("answers")
+        if not isinstance(question, str) or not question.strip():
+            raise KnowtuneError("missing or empty", file=str(path), line=line, field="question")
+        if (not isinstance(answers, list) or not answers
+                or not all(isinstance(a, str) and a.strip() for a in answers)):
+            raise KnowtuneError("must be a non-empty list of strings", file=str(path), line=line,
+                                field="answers")
+        rows.append(obj)
+    if not rows:
+        raise KnowtuneError("no questions in file", file=str(path))
+    return rows
+
+
+def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = False,
+                     batch_size: int = 16, max_new_tokens: int = 40, progress=None,
+                     system: str | None = None) -> list[dict]:
+    """Greedy replies to each question, scored against its accepted answers."""
+    def messages(q):
+        chat = [{"role": "system", "content": system}] if system else []
+        return chat + [{"role": "user", "content": q["question"]}]
+
+    prompts = [render_prompt(tokenizer, messages(q)) for q in questions]
+    start = time.perf_counter()
+    replies = generate_batch(model, tokenizer, prompts, bf16=bf16, batch_size=batch_size,
+                             max_new_tokens=max_new_tokens, progress=progress)
+    per_answer = (time.perf_counter() - start) / max(len(questions), 1)
+    return [{"question": q["question"], "reply": r, "correct": contains_answer(r, q["answers"]),
+             "answers": q["answers"], "category": q.get("category", "general"),
+             "seconds": round(per_answer, 4)} for q, r in zip(questions, replies)]
+
+
+def summarise(rows: list[dict]) -> dict:
+    n = len(rows)
+    k = sum(r["correct"] for r in rows)
+    by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        by_cat[r["category"]][0] += r["correct"]
+        by_cat[r["category"]][1] += 1
+    return {"accuracy": k / n if n else 0.0, "correct": k, "total": n,
+            "seconds_per_answer": rows[0]["seconds"] if rows else 0.0,
+            "by_category": {c: {"accuracy": a / t, "correct": a, "total": t}
+                            for c, (a, t) in sorted(by_cat.items())}}
+
+
+def accuracy_line(summary: dict) -> str:
+    return f"accuracy: {100 * summary['accuracy']:.1f}% ({summary['correct']}/{summary['total']})"
+
+
+def write_results(out_dir: str | Path, name: str, rows: list[dict], summary: dict) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out_dir / f"{name}_answers.jsonl", rows)
+    (out_dir / f"{name}_metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

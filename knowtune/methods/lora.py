@@ -1,0 +1,76 @@
+"""LoRA through peft: W + (alpha/r)·B·A on the targeted linear layers; only A and B train.
+
+Trainable parameters per targeted module: r × (in_features + out_features).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+NAME = "lora"
+SUMMARY = "Low-rank adapters (peft LoRA) on the chosen linear layers"
+MERGEABLE = True
+SAVE_FORMAT = "peft"
+FROZEN_BASE = True  # base weights never change: they may be stored in bf16
+
+
+@dataclass
+class Params:
+    r: int = 16
+    """Rank of the update matrices A (r×in) and B (out×r)."""
+    alpha: float = 32.0
+    """Scaling numerator: the update is multiplied by alpha/r (alpha/sqrt(r) with use_rslora)."""
+    dropout: float = 0.0
+    """Dropout on the adapter's input during training."""
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    """Module names to adapt (e.g. q_proj,v_proj), or all-linear for every linear layer but the output head."""
+    use_rslora: bool = False
+    """Rank-stabilised scaling alpha/sqrt(r)."""
+    init: Literal["gaussian", "default", "pissa"] = "default"
+    """Initialisation of A (B starts at zero so training starts from the base model); pissa starts from the principal singular vectors."""
+    loraplus_lr_ratio: float = 0.0
+    """LoRA+: learning rate of B = ratio × learning rate of A (0 disables; 16 is the paper's choice)."""
+
+    def validate(self) -> None:
+        if self.r <= 0:
+            raise ValueError(f"r: must be > 0, got {self.r}")
+        if self.alpha <= 0:
+            raise ValueError(f"alpha: must be > 0, got {self.alpha}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout: must be in [0, 1), got {self.dropout}")
+        if self.loraplus_lr_ratio < 0:
+            raise ValueError(f"loraplus_lr_ratio: must be >= 0, got {self.loraplus_lr_ratio}")
+        if not self.target_modules:
+            raise ValueError("target_modules: must name at least one module")
+
+
+def peft_config(params: Params, **extra):
+    from peft import LoraConfig, TaskType
+
+    targets = params.target_modules
+    target = "all-linear" if targets == ["all-linear"] else targets
+    init = {"default": True, "gaussian": "gaussian", "pissa": "pissa"}[params.init]
+    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=params.r, lora_alpha=params.alpha,
+                      lora_dropout=params.dropout, target_modules=target,
+                      use_rslora=params.use_rslora, init_lora_weights=init, **extra)
+
+
+def apply(model, params: Params):
+    from peft import get_peft_model
+
+    return get_peft_model(model, peft_config(params))
+
+
+def make_optimizer(model, params: Params, lr: float, weight_decay: float):
+    """Plain AdamW, or LoRA+ (B matrices at a higher learning rate) when asked."""
+    import torch
+
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if params.loraplus_lr_ratio <= 0:
+        return torch.optim.AdamW([p for _, p in trainable], lr=lr, weight_decay=weight_decay)
+    b_params = [p for n, p in trainable if "lora_B" in n]
+    other = [p for n, p in trainable if "lora_B" not in n]
+    return torch.optim.AdamW([{"params": other, "lr": lr},
+                              {"params": b_params, "lr": lr * params.loraplus_lr_ratio}],
+                             weight_decay=weight_decay)

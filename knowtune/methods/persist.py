@@ -1,0 +1,80 @@
+"""Save what a method trained, and load it back onto its base model.
+
+peft methods are saved in peft's own format (a stock `PeftModel.from_pretrained` loads
+them); the others save only the tensors they trained, as safetensors. Either way a
+`knowtune_method.json` beside them names the method, its params and the base model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from ..config import KnowtuneError
+from ..models import LoadedModel, load_model
+from .registry import Method, get_method
+
+META_FILE = "knowtune_method.json"
+WEIGHTS_FILE = "trained.safetensors"
+
+
+def trainable_state(model) -> dict:
+    return {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trained(model, method: Method, params, out_dir: str | Path, *, base_model: str) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if method.save_format == "peft":
+        model.save_pretrained(out_dir, safe_serialization=True)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(trainable_state(model), str(out_dir / WEIGHTS_FILE))
+    meta = {"method": method.name, "params": dataclasses.asdict(params), "base_model": base_model}
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return out_dir
+
+
+def read_meta(adapter_dir: str | Path) -> dict:
+    path = Path(adapter_dir) / META_FILE
+    if not path.is_file():
+        raise KnowtuneError("not a trained adapter directory (no knowtune_method.json)",
+                            file=str(adapter_dir))
+    return json.loads(path.read_text())
+
+
+def attach_trained(model, adapter_dir: str | Path, meta: dict):
+    """Apply the saved method to an already-loaded base model and load its trained tensors."""
+    method = get_method(meta["method"])
+    params = method.parse_params(meta["params"])
+    adapter_dir = Path(adapter_dir)
+    if method.save_format == "peft":
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    from safetensors.torch import load_file
+
+    model = method.apply(model, params)
+    state = load_file(str(adapter_dir / WEIGHTS_FILE))
+    missing = set(state) - {n for n, _ in model.named_parameters()}
+    if missing:
+        raise KnowtuneError(f"saved tensors do not fit the model: {sorted(missing)[:3]}",
+                            file=str(adapter_dir / WEIGHTS_FILE))
+    model.load_state_dict(state, strict=False)
+    return model
+
+
+def load_trained(adapter_dir: str | Path, *, allow_pickle: bool = False,
+                 trust_remote_code: bool = False) -> tuple[LoadedModel, dict]:
+    """Base model + trained method, in eval mode, ready for generation."""
+    meta = read_meta(adapter_dir)
+    method = get_method(meta["method"])
+    params = method.parse_params(meta["params"])
+    extra = method.load_kwargs(params) if method.load_kwargs else {}
+    loaded = load_model(meta["base_model"], allow_pickle=allow_pickle,
+                        trust_remote_code=trust_remote_code, **extra)
+    loaded.model = attach_trained(loaded.model, adapter_dir, meta)
+    loaded.model.eval()
+    return loaded, meta

@@ -1,0 +1,64 @@
+"""One registry of fine-tuning methods. Adding a method: one module, one line in METHOD_MODULES.
+
+A method module defines:
+  NAME, SUMMARY, MERGEABLE, SAVE_FORMAT ("peft" or "weights");
+  Params: a dataclass whose per-field docstrings become --help and the web form;
+  apply(model, params) -> model with exactly the intended parameters trainable;
+and optionally:
+  load_kwargs(params) -> extra kwargs for from_pretrained (e.g. a 4-bit quantization config);
+  make_optimizer(model, params, lr, weight_decay) -> torch optimizer (GaLore, BAdam, LoRA+);
+  USES_MODEL_FORWARD = True when the wrapper's forward must run (virtual tokens);
+  FROZEN_BASE = True when the base weights never change (they may then be held in bf16).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+from ..config import KnowtuneError
+from ..config.coerce import from_dict
+
+METHOD_MODULES = {
+    "lora": "knowtune.methods.lora",
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    summary: str
+    params_cls: type
+    apply: Callable[[Any, Any], Any]
+    mergeable: bool
+    save_format: str
+    load_kwargs: Callable[[Any], dict] | None
+    make_optimizer: Callable | None
+    uses_model_forward: bool
+    frozen_base: bool
+    module: ModuleType
+
+    def parse_params(self, data: dict | None, *, file: str | None = None,
+                     lines: dict[str, int] | None = None):
+        """Method params from a dict; unknown names are refused with the allowed list."""
+        return from_dict(self.params_cls, dict(data or {}), file=file, lines=lines, prefix="params.")
+
+
+def method_names() -> list[str]:
+    return list(METHOD_MODULES)
+
+
+def get_method(name: str) -> Method:
+    if name not in METHOD_MODULES:
+        raise KnowtuneError(f"unknown method {name!r}; choose one of: {', '.join(METHOD_MODULES)}",
+                            field="method")
+    module = importlib.import_module(METHOD_MODULES[name])
+    return Method(
+        name=module.NAME, summary=module.SUMMARY, params_cls=module.Params, apply=module.apply,
+        mergeable=module.MERGEABLE, save_format=module.SAVE_FORMAT,
+        load_kwargs=getattr(module, "load_kwargs", None),
+        make_optimizer=getattr(module, "make_optimizer", None),
+        uses_model_forward=getattr(module, "USES_MODEL_FORWARD", False),
+        frozen_base=getattr(module, "FROZEN_BASE", False), module=module)

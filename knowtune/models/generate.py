@@ -1,0 +1,91 @@
+"""Generation shared by evaluation, chat, the API and the web UI.
+
+Batches are left-padded and sorted by prompt length; decoding is greedy unless a
+temperature is given; every batch stops at EOS or the chat format's end-of-turn token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator
+
+from .load import stop_token_ids
+
+
+def render_prompt(tokenizer, messages: list[dict]) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _autocast(model, bf16: bool):
+    import torch
+
+    if not bf16:
+        return contextlib.nullcontext()
+    device = next(model.parameters()).device.type
+    return torch.autocast(device_type=device, dtype=torch.bfloat16)
+
+
+def generate_batch(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 48,
+                   batch_size: int = 16, bf16: bool = False, temperature: float = 0.0,
+                   top_p: float = 1.0, progress=None) -> list[str]:
+    """Completions of already-rendered prompts, in input order."""
+    import torch
+
+    stops = stop_token_ids(tokenizer)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    replies: dict[int, str] = {}
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    try:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(device)
+            sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 \
+                else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+            with torch.inference_mode(), _autocast(model, bf16):
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stops,
+                                     pad_token_id=tokenizer.pad_token_id, **sampling)
+            new = out[:, enc["input_ids"].shape[1]:]
+            for i, row in zip(chunk, new):
+                replies[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+            if progress is not None:
+                progress(len(chunk))
+    finally:
+        tokenizer.padding_side = old_side
+    return [replies[i] for i in range(len(prompts))]
+
+
+def stream_generate(model, tokenizer, prompt: str, *, max_new_tokens: int = 256, bf16: bool = False,
+                    temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None) -> Iterator[str]:
+    """Yield pieces of text as they are generated (generation runs in a worker thread)."""
+    import torch
+    from transformers import TextIteratorStreamer
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 \
+        else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    errors: list[BaseException] = []
+
+    def work():
+        try:
+            with torch.inference_mode(), _autocast(model, bf16):
+                model.generate(**enc, max_new_tokens=max_new_tokens, streamer=streamer,
+                               eos_token_id=stop_token_ids(tokenizer),
+                               pad_token_id=tokenizer.pad_token_id, **sampling)
+        except BaseException as err:  # surfaced to the caller below
+            errors.append(err)
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    yield from streamer
+    thread.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,1 @@
+"""Serving: the shared inference engine, the OpenAI-compatible API and the web UI."""

@@ -1,0 +1,8 @@
+"""The training loop and run directories."""
+
+from .accounting import count_parameters, trainable_summary
+from .loop import TrainStats, run_training
+from .run import ADAPTER_DIR, RUN_FILE, TrainedRun, load_for_training, prepare_data, train_run
+
+__all__ = ["count_parameters", "trainable_summary", "TrainStats", "run_training", "ADAPTER_DIR", "RUN_FILE",
+           "TrainedRun", "load_for_training", "prepare_data", "train_run"]

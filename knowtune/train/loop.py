@@ -1,0 +1,147 @@
+"""The one training loop, for every method, on accelerate.
+
+Optimizer steps gather `grad_accum` micro-batches; the loss of each is its summed
+cross-entropy divided by the answer tokens of the whole step (over all processes), so
+every answer token weighs the same whatever the padding, batching or process count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ..config import TrainConfig
+from ..data import encode_chat, length_grouped_batches, pad_batch
+from .hardware import default_threads, peak_rss_mb, resolve_precision
+from .loss import CausalLMLoss
+from .progress import TrainProgress
+
+
+@dataclass
+class TrainStats:
+    steps: int = 0
+    tokens: int = 0
+    """Real (non-pad) tokens seen."""
+    seconds: float = 0.0
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    precision: str = "fp32"
+    threads: int = 1
+    peak_rss_mb: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+    @property
+    def final_loss(self) -> float:
+        return self.losses[-1][1] if self.losses else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"steps": self.steps, "tokens": self.tokens, "seconds": round(self.seconds, 2),
+                "tokens_per_second": round(self.tokens_per_second, 1), "final_loss": self.final_loss,
+                "losses": self.losses, "precision": self.precision, "threads": self.threads,
+                "peak_rss_mb": round(self.peak_rss_mb, 1)}
+
+
+def encode_samples(tokenizer, samples: list[dict], max_len: int) -> list[dict]:
+    return [encode_chat(tokenizer, s["messages"], max_len) for s in samples]
+
+
+def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
+    from transformers import get_scheduler
+
+    name = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}[cfg.lr_scheduler]
+    return get_scheduler(name, optimizer, num_warmup_steps=int(cfg.warmup_ratio * total_steps),
+                         num_training_steps=total_steps)
+
+
+def plan_steps(cfg: TrainConfig, n_batches: int) -> int:
+    return max(1, math.ceil(n_batches * cfg.epochs / cfg.grad_accum))
+
+
+def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method, params,
+                 *, accelerator=None, quiet: bool = False) -> tuple[object, TrainStats]:
+    """Train `model` (method already applied) on chat `samples`; returns (model, stats)."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    precision = resolve_precision(cfg.precision)
+    threads = cfg.threads or default_threads()
+    if not torch.cuda.is_available():
+        torch.set_num_threads(threads)
+    accelerator = accelerator or Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+    set_seed(cfg.seed)
+    features = encode_samples(tokenizer, samples, cfg.max_len)
+    lengths = [len(f["input_ids"]) for f in features]
+    world, rank = accelerator.num_processes, accelerator.process_index
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        batches = length_grouped_batches(lengths, cfg.batch_size * world, seed=cfg.seed + epoch)
+        # every process takes its slice of each global batch: same global batch as one process
+        return [b[rank * cfg.batch_size:(rank + 1) * cfg.batch_size] or b[:1] for b in batches]
+
+    per_epoch = len(epoch_batches(0))
+    total_steps = plan_steps(cfg, per_epoch)
+    if method.make_optimizer:
+        optimizer = method.make_optimizer(model, params, cfg.learning_rate, cfg.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                      lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    scheduler = make_scheduler(optimizer, cfg, total_steps)
+    wrapper = CausalLMLoss(model, fast=not method.uses_model_forward)
+    wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
+    wrapper.train()
+
+    stats = TrainStats(precision=precision, threads=threads)
+    stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, accelerator.device)
+    progress = TrainProgress(total_steps, enabled=accelerator.is_main_process and not quiet)
+    start = time.perf_counter()
+    with progress:
+        for step in range(1, total_steps + 1):
+            micro = [next(stream) for _ in range(cfg.grad_accum)]
+            n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+            n_global = accelerator.reduce(torch.tensor(n_step, device=accelerator.device), "sum").item()
+            step_loss = 0.0
+            for i, batch in enumerate(micro):
+                sync = i == len(micro) - 1
+                context = accelerator.no_sync(wrapper) if not sync else _nullcontext()
+                with context, accelerator.autocast():
+                    loss_sum, _ = wrapper(**batch)
+                    loss = loss_sum * world / max(n_global, 1)
+                accelerator.backward(loss)
+                step_loss += loss_sum.item()
+                stats.tokens += int(batch["attention_mask"].sum())
+            if cfg.max_grad_norm > 0:
+                accelerator.clip_grad_norm_([p for p in wrapper.parameters() if p.requires_grad],
+                                            cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            mean_loss = step_loss / max(n_step, 1)
+            stats.steps = step
+            stats.seconds = time.perf_counter() - start
+            if step % max(cfg.log_every, 1) == 0 or step == total_steps or step == 1:
+                stats.losses.append((step, round(mean_loss, 5)))
+            progress.update(step, mean_loss, stats.tokens * world / max(stats.seconds, 1e-9))
+    stats.peak_rss_mb = peak_rss_mb()
+    return accelerator.unwrap_model(wrapper).model, stats
+
+
+def _micro_batches(epoch_batches, features, pad_id, device):
+    epoch = 0
+    while True:
+        for indices in epoch_batches(epoch):
+            batch = pad_batch([features[i] for i in indices], pad_id)
+            yield {k: v.to(device) for k, v in batch.items()}
+        epoch += 1
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

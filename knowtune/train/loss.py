@@ -1,0 +1,61 @@
+"""The training loss: summed cross-entropy over answer tokens only.
+
+Fast path: run the decoder, then the output head only at positions that carry a label
+(prompt tokens are masked anyway), in checkpointed chunks, so the [tokens x vocab]
+logits are never materialised whole. Methods that add virtual tokens (prefix/prompt
+tuning) need their wrapper's forward and take the plain path.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from ..data import IGNORE
+
+CHUNK_ELEMENTS = 32 * 1024 * 1024  # logits elements per chunk of the head
+
+
+def _base_model(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _head_ce_sum(head, hidden, targets, softcap):
+    logits = head(hidden).float()
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return F.cross_entropy(logits, targets, reduction="sum")
+
+
+class CausalLMLoss(torch.nn.Module):
+    """Wraps the model so data-parallel engines see one forward that returns (loss sum, tokens)."""
+
+    def __init__(self, model, *, fast: bool = True):
+        super().__init__()
+        self.model = model
+        self.fast = fast
+
+    def forward(self, input_ids, attention_mask, labels):
+        targets = labels[:, 1:]
+        mask = targets != IGNORE
+        n_tokens = mask.sum()
+        if not self.fast:
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            logits = logits[:, -targets.shape[1] - 1:-1].float()  # virtual tokens are prepended
+            return F.cross_entropy(logits[mask], targets[mask], reduction="sum"), n_tokens
+        base = _base_model(self.model)
+        hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                                    use_cache=False).last_hidden_state
+        hidden = hidden[:, :-1][mask]
+        wanted = targets[mask]
+        head = base.get_output_embeddings()
+        softcap = getattr(base.config, "final_logit_softcapping", None)
+        rows = max(1, CHUNK_ELEMENTS // head.weight.shape[0])
+        if hidden.shape[0] <= rows:
+            return _head_ce_sum(head, hidden, wanted, softcap), n_tokens
+        total = hidden.new_zeros((), dtype=torch.float32)
+        for start in range(0, hidden.shape[0], rows):
+            total = total + checkpoint(_head_ce_sum, head, hidden[start:start + rows],
+                                       wanted[start:start + rows], softcap, use_reentrant=False)
+        return total, n_tokens

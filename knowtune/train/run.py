@@ -1,0 +1,106 @@
+"""`knowtune train`: data + config -> a run directory written whole (adapter, config, metrics, plot)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from ..config import MULTILINGUAL_MODEL, KnowtuneError, TrainConfig
+from ..config.fsutil import atomic_dir
+from ..data import (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE, build_samples, load_dataset_dir, load_facts,
+                    write_dataset)
+from ..methods import get_method, save_trained
+from ..models import LoadedModel, load_model
+from .accounting import trainable_summary
+from .hardware import resolve_precision
+from .loop import TrainStats, run_training
+from .plots import plot_loss
+
+console = Console(stderr=True)
+ADAPTER_DIR = "adapter"
+RUN_FILE = "run.json"
+
+
+@dataclass
+class TrainedRun:
+    path: Path
+    loaded: LoadedModel
+    stats: TrainStats
+
+
+def prepare_data(data: str | Path, work: Path) -> Path:
+    """A built dataset directory as is, or a facts file (or files, comma-separated) built on the fly."""
+    path = Path(data)
+    if path.is_dir():
+        return path
+    files = [Path(p) for p in str(data).split(",")]
+    facts = load_facts(files)
+    built = build_samples(facts)
+    return write_dataset(built, work / "data", sources=[str(f) for f in files])
+
+
+def choose_model(cfg: TrainConfig, heldout: list[dict], *, model_named: bool) -> TrainConfig:
+    """Mostly-Chinese knowledge and no model named: take the multilingual preset, and say so."""
+    langs = Counter(q.get("lang", "en") for q in heldout)
+    if not model_named and langs and langs.most_common(1)[0][0] == "zh" and cfg.model != MULTILINGUAL_MODEL:
+        console.print(f"[yellow]knowledge is mostly Chinese: using the multilingual preset "
+                      f"{MULTILINGUAL_MODEL} (name --model to choose another)[/yellow]")
+        cfg.model = MULTILINGUAL_MODEL
+    return cfg
+
+
+def base_dtype(cfg: TrainConfig, method) -> str:
+    """Frozen base weights are held in bf16 when computing in bf16: half the memory, no re-casts."""
+    return "bfloat16" if method.frozen_base and resolve_precision(cfg.precision) == "bf16" else "float32"
+
+
+def load_for_training(cfg: TrainConfig, loaded: LoadedModel | None = None):
+    """Load the base model (unless given) and apply the method; returns (loaded, method, params)."""
+    method = get_method(cfg.method)
+    params = method.parse_params(cfg.params)
+    if loaded is None:
+        extra = method.load_kwargs(params) if method.load_kwargs else {}
+        extra.setdefault("dtype", base_dtype(cfg, method))
+        loaded = load_model(cfg.model, allow_pickle=cfg.allow_pickle,
+                            trust_remote_code=cfg.trust_remote_code, **extra)
+    import torch
+
+    torch.manual_seed(cfg.seed)  # adapter initialisation is part of the seeded run
+    loaded.model = method.apply(loaded.model, params)
+    return loaded, method, params
+
+
+def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_named: bool = True,
+              loaded: LoadedModel | None = None, quiet: bool = False) -> TrainedRun:
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        data_dir = prepare_data(data, tmp)
+        samples, heldout = load_dataset_dir(data_dir)
+        cfg = choose_model(cfg, heldout, model_named=model_named or loaded is not None)
+        loaded, method, params = load_for_training(cfg, loaded)
+        summary = trainable_summary(loaded.model)
+        if not quiet:
+            console.print(f"[bold]{cfg.method}[/bold] on {loaded.name}: {summary}")
+        loaded.model, stats = run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params,
+                                           quiet=quiet)
+        loaded.model.eval()
+        save_trained(loaded.model, method, params, tmp / ADAPTER_DIR, base_model=cfg.model)
+        write_run_files(tmp, cfg, data_dir, stats, summary)
+    return TrainedRun(path=out, loaded=loaded, stats=stats)
+
+
+def write_run_files(run: Path, cfg: TrainConfig, data_dir: Path, stats: TrainStats, summary: str) -> None:
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+    for name in (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE):
+        if (data_dir / name).is_file() and not (run / name).exists():
+            shutil.copy(data_dir / name, run / name)
+    info = {"data": str(data_dir) if not str(data_dir).startswith(str(run)) else "data",
+            "model": cfg.model, "method": cfg.method, "trainable": summary, "train": stats.to_dict()}
+    (run / RUN_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    plot_loss(stats.losses, run / "loss.png", title=f"{cfg.method} on {cfg.model}")

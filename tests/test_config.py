@@ -1,0 +1,68 @@
+import pytest
+
+from knowtune.config import KnowtuneError, load_train_config, parse_override
+
+
+def test_defaults_and_overrides():
+    cfg = load_train_config(None, {"epochs": "2", "params.r": 4, "learning_rate": 0.01})
+    assert cfg.epochs == 2.0 and cfg.params == {"r": 4} and cfg.learning_rate == 0.01
+
+
+def test_unknown_key_names_file_line_and_allowed(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("method: lora\nepochs: 2\nepoch: 3\n")
+    with pytest.raises(KnowtuneError) as err:
+        load_train_config(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}:3: field 'epoch': unknown key")
+    assert "epochs" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("line,field,why", [
+    ("epochs: many", "epochs", "must be a number"),
+    ("batch_size: 0", "batch_size", "must be > 0"),
+    ("precision: fp8", "precision", "must be one of"),
+    ("seed: 1.5", "seed", "must be an integer"),
+])
+def test_bad_values(tmp_path, line, field, why):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"model: smollm2-135m\n{line}\n")
+    with pytest.raises(KnowtuneError) as err:
+        load_train_config(path)
+    assert f"{path}:2: field '{field}': {why}" in str(err.value)
+
+
+def test_invalid_yaml_and_not_mapping(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("a: [1, 2\n")
+    with pytest.raises(KnowtuneError, match="invalid YAML"):
+        load_train_config(path)
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(KnowtuneError, match="mapping"):
+        load_train_config(path)
+
+
+def test_parse_override():
+    assert parse_override("params.target_modules=[q_proj, v_proj]") == ("params.target_modules", ["q_proj", "v_proj"])
+    assert parse_override("epochs=3") == ("epochs", 3)
+    with pytest.raises(KnowtuneError):
+        parse_override("noequals")
+
+
+def test_method_params_refuse_unknown_with_allowed_list():
+    from knowtune.methods import get_method
+
+    method = get_method("lora")
+    assert method.parse_params({"r": 4}).r == 4
+    with pytest.raises(KnowtuneError) as err:
+        method.parse_params({"rank": 4})
+    assert "params.rank" in str(err.value) and "alpha" in str(err.value)
+    with pytest.raises(KnowtuneError, match="unknown method"):
+        get_method("lorax")
+
+
+def test_field_docs_become_help():
+    from knowtune.config import TrainConfig, field_docs
+
+    docs = field_docs(TrainConfig)
+    assert "Passes over the training set" in docs["epochs"]
