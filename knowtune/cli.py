@@ -32,15 +32,37 @@ def _overrides(pairs: list[str] | None, **named) -> dict:
 
 @data_app.command("build")
 def data_build(
-    files: List[Path] = typer.Argument(..., help="Facts JSONL files (see README: the facts format)."),
+    files: List[Path] = typer.Argument(..., help="Inputs: facts JSONL, documents (.md .txt .html .docx .pdf), QA sets (alpaca, sharegpt, OpenAI messages, question/answer tables; .json .jsonl .csv .parquet), a LLaMA-Factory dataset_info.json, or folders of these."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
+    format_: Optional[str] = typer.Option(None, "--format", help="Read every input as: facts, document, alpaca, sharegpt, openai, qa or llamafactory (default: detected)."),
     model: Optional[str] = typer.Option(None, help="Count tokens with this model's tokenizer."),
-    seed: int = typer.Option(0, help="Seed of the sample shuffle."),
+    max_len: Optional[int] = typer.Option(None, "--max-len", help="Longest sample in tokens (with the chat template); longer ones are dropped or truncated."),
+    over_long: str = typer.Option("drop", "--over-long", help="What --max-len does to a longer sample: drop or truncate."),
+    heldout_ratio: float = typer.Option(0.1, "--heldout-ratio", help="Share of QA-set records held out for evaluation (whole records)."),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="Only these data sets of a dataset_info.json (repeatable)."),
+    generator_url: Optional[str] = typer.Option(None, "--generator-url", help="OpenAI-compatible endpoint that writes extra questions for documents (default: offline rules only)."),
+    generator_model: Optional[str] = typer.Option(None, "--generator-model", help="Model name to ask at --generator-url."),
+    generator_key: Optional[str] = typer.Option(None, "--generator-key", envvar="KNOWTUNE_GENERATOR_KEY", help="API key for --generator-url."),
+    seed: int = typer.Option(0, help="Seed of the sample shuffle and of the QA held-out split."),
 ):
-    """Facts -> training samples (paraphrased questions, full-sentence answers) + held-out questions."""
+    """Knowledge -> training samples (paraphrased questions, full-sentence answers) + held-out questions."""
     from .commands.data import build_command
 
-    build_command(files, out, model=model, seed=seed)
+    build_command(files, out, model=model, seed=seed, fmt=format_, max_len=max_len, over_long=over_long,
+                  heldout_ratio=heldout_ratio, datasets=dataset, generator_url=generator_url,
+                  generator_model=generator_model, generator_key=generator_key)
+
+
+@data_app.command("show")
+def data_show(
+    path: Path = typer.Argument(..., help="A built dataset directory."),
+    n: int = typer.Option(5, "--n", help="How many samples to show."),
+    split: str = typer.Option("train", "--split", help="train, heldout or pretrain."),
+):
+    """Preview samples of a built dataset and print its stats."""
+    from .commands.data import show_command
+
+    show_command(path, n, split)
 
 
 @app.command()

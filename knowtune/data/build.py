@@ -1,23 +1,30 @@
-"""Facts -> a training set of chat samples and a held-out question set, written atomically."""
+"""Knowledge (facts, prose readings) and QA conversations -> a training set of chat samples and a
+held-out question set, written atomically.
+
+Held-out questions are split by fact (or by source sentence, or by QA record), never by
+sample: a held-out question's form never appears in training, and neither does any other
+phrasing of a held-out QA record.
+"""
 
 from __future__ import annotations
 
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..config import KnowtuneError
-from .facts import Fact
+from .facts import Fact, guess_lang
 from .jsonl import atomic_dir, read_jsonl, write_jsonl
-from .questions import answer_sentence, heldout_question, training_questions
+from .knowledge import Knowledge, from_fact
 
 TRAIN_FILE = "train.jsonl"
 HELDOUT_FILE = "heldout.jsonl"
 KNOWLEDGE_FILE = "knowledge.jsonl"
 STATS_FILE = "stats.json"
+PRETRAIN_FILE = "pretrain.jsonl"
 
 
 @dataclass
@@ -26,41 +33,123 @@ class BuiltDataset:
     heldout: list[dict]
     facts: list[Fact]
     stats: dict
+    pretrain: list[dict] = field(default_factory=list)
+    """Raw text for continued pre-training: {"text", "source"} per section or record."""
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def build_samples(facts: list[Fact], *, seed: int = 0) -> BuiltDataset:
     """Each fact asked in every training form; one held-out form per fact is kept apart."""
+    built = build_dataset([from_fact(f, i) for i, f in enumerate(facts)], seed=seed)
+    built.stats = {key: built.stats[key] for key in ("facts", "train_samples", "heldout_questions",
+                                                     "languages", "categories")}
+    return built
+
+
+def build_dataset(knowledge: list[Knowledge], conversations: list | None = None, pretrain: list[dict] | None = None,
+                  *, seed: int = 0, heldout_ratio: float = 0.1) -> BuiltDataset:
+    """Everything into one training set; conflicting facts raise, other conflicts keep the first."""
+    counts: Counter = Counter()
+    heldout = _heldout_of_knowledge(knowledge, counts)
+    held_qa, train_qa = _split_conversations(conversations or [], heldout_ratio, seed)
+    heldout += held_qa
+    held_norms = {_norm(q["question"]) for q in heldout}
     train: list[dict] = []
-    heldout: list[dict] = []
-    seen_questions: dict[str, str] = {}
-    for index, fact in enumerate(facts):
-        answer = answer_sentence(fact)
-        held = heldout_question(fact, index)
-        for question in training_questions(fact):
-            norm = " ".join(question.lower().split())
-            if norm == " ".join(held.lower().split()):
-                continue  # never let the held-out form into training
-            if norm in seen_questions:
-                if seen_questions[norm] != answer:
-                    raise KnowtuneError(
-                        f"question {question!r} is asked of two facts with different answers")
+    seen: dict[str, tuple[str, Knowledge | None]] = {}
+    for index, item in enumerate(knowledge):
+        for question in item.train_questions:
+            norm = _norm(question)
+            if norm in held_norms:
+                counts["heldout_forms_kept_out"] += norm != _norm(item.heldout_question or "")
+                continue  # never let a held-out form into training
+            if norm in seen:
+                _check_conflict(seen[norm], item, question, counts)
                 continue
-            seen_questions[norm] = answer
+            seen[norm] = (item.reply, item)
             train.append({"messages": [{"role": "user", "content": question},
-                                       {"role": "assistant", "content": answer}],
-                          "fact": index, "lang": fact.lang})
-        heldout.append({"question": held, "answers": fact.answers, "subject": fact.subject,
-                        "relation": fact.relation, "category": fact.category or "general",
-                        "lang": fact.lang, "fact": index})
+                                       {"role": "assistant", "content": item.reply}],
+                          "fact": index, "lang": item.fact.lang})
+    for conv in train_qa:
+        norm = _norm(conv.question)
+        key = norm + "\x00" + json.dumps(conv.messages, ensure_ascii=False)
+        if norm in held_norms:
+            counts["qa_records_dropped_as_heldout_duplicates"] += 1
+            continue
+        if key in seen:
+            counts["duplicates_removed"] += 1
+            continue
+        seen[key] = (conv.answer, None)
+        train.append({"messages": conv.messages, "fact": None,
+                      "lang": guess_lang(conv.question + conv.answer), "record": f"{conv.file}:{conv.line}"})
     random.Random(seed).shuffle(train)
+    facts = [k.fact for k in knowledge]
     stats = {
         "facts": len(facts),
         "train_samples": len(train),
         "heldout_questions": len(heldout),
         "languages": dict(Counter(f.lang for f in facts)),
         "categories": dict(Counter(f.category or "general" for f in facts)),
+        "qa_records": len(conversations or []),
+        "pretrain_texts": len(pretrain or []),
+        "train_languages": dict(Counter(s["lang"] for s in train)),
+        "heldout_languages": dict(Counter(q["lang"] for q in heldout)),
+        "duplicates_removed": counts["duplicates_removed"],
+        "conflicting_questions_dropped": counts["conflicts"],
+        **{k: v for k, v in counts.items() if k not in ("duplicates_removed", "conflicts")},
     }
-    return BuiltDataset(train=train, heldout=heldout, facts=facts, stats=stats)
+    return BuiltDataset(train=train, heldout=heldout, facts=facts, stats=stats, pretrain=list(pretrain or []))
+
+
+def _heldout_of_knowledge(knowledge: list[Knowledge], counts: Counter) -> list[dict]:
+    heldout, seen = [], set()
+    for index, item in enumerate(knowledge):
+        if not item.heldout_question:
+            continue
+        norm = _norm(item.heldout_question)
+        if norm in seen:
+            counts["duplicate_heldout_questions_removed"] += 1
+            continue
+        seen.add(norm)
+        fact = item.fact
+        heldout.append({"question": item.heldout_question, "answers": fact.answers, "subject": fact.subject,
+                        "relation": fact.relation, "category": fact.category or "general",
+                        "lang": fact.lang, "fact": index})
+    return heldout
+
+
+def _check_conflict(previous: tuple[str, Knowledge | None], item: Knowledge, question: str, counts: Counter) -> None:
+    """One question, two replies: an error between facts, otherwise the first reading wins."""
+    reply, other = previous
+    if reply == item.reply:
+        counts["duplicates_removed"] += 1
+        return
+    if other is not None and other.source == "facts" and item.source == "facts":
+        raise KnowtuneError(f"question {question!r} is asked of two facts with different answers")
+    counts["conflicts"] += 1
+
+
+def _split_conversations(conversations: list, ratio: float, seed: int) -> tuple[list[dict], list]:
+    """Hold out whole single-turn records: their question is asked in evaluation, never trained."""
+    if not 0 <= ratio < 1:
+        raise KnowtuneError(f"must be in [0, 1), got {ratio}", field="--heldout-ratio")
+    eligible = [i for i, c in enumerate(conversations) if c.single_turn]
+    n = round(ratio * len(eligible))
+    if ratio > 0 and n == 0 and len(eligible) >= 2:
+        n = 1
+    held = set(random.Random(seed).sample(eligible, n)) if n else set()
+    heldout, seen = [], set()
+    for i in sorted(held):
+        conv = conversations[i]
+        if _norm(conv.question) in seen:
+            continue
+        seen.add(_norm(conv.question))
+        heldout.append({"question": conv.question, "answers": [conv.answer], "subject": "", "relation": "",
+                        "category": "qa", "lang": guess_lang(conv.question + conv.answer), "fact": None,
+                        "record": f"{conv.file}:{conv.line}"})
+    return heldout, [c for i, c in enumerate(conversations) if i not in held]
 
 
 def count_tokens(built: BuiltDataset, tokenize: Callable[[str], int]) -> None:
@@ -69,6 +158,8 @@ def count_tokens(built: BuiltDataset, tokenize: Callable[[str], int]) -> None:
     built.stats["train_tokens"] = sum(lengths)
     built.stats["longest_sample_tokens"] = max(lengths, default=0)
     built.stats["heldout_tokens"] = sum(tokenize(q["question"]) for q in built.heldout)
+    if built.pretrain:
+        built.stats["pretrain_tokens"] = sum(tokenize(t["text"]) for t in built.pretrain)
 
 
 def write_dataset(built: BuiltDataset, out: str | Path, *, sources: list[str]) -> Path:
@@ -77,6 +168,8 @@ def write_dataset(built: BuiltDataset, out: str | Path, *, sources: list[str]) -
         write_jsonl(tmp / TRAIN_FILE, built.train)
         write_jsonl(tmp / HELDOUT_FILE, built.heldout)
         write_jsonl(tmp / KNOWLEDGE_FILE, (f.to_dict() for f in built.facts))
+        if built.pretrain:
+            write_jsonl(tmp / PRETRAIN_FILE, built.pretrain)
         stats = dict(built.stats, sources=[str(s) for s in sources])
         (tmp / STATS_FILE).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n",
                                       encoding="utf-8")

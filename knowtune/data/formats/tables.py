@@ -1,0 +1,111 @@
+"""Records of JSON, JSONL, CSV and Parquet files, each with the line (or row) it came from.
+
+Every reader returns [(line, record)] so that a bad record can be named `file:line`:
+the line of a JSONL record, the line where a JSON array element starts, the line of a
+CSV row, the 1-based row index of a Parquet file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ..jsonl import read_jsonl
+from .textfile import read_text
+from ...config import KnowtuneError
+
+TABLE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet")
+
+
+def read_records(path: str | Path) -> list[tuple[int, dict]]:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        rows = list(read_jsonl(path))  # `#` comment lines allowed, as in facts files
+    elif suffix == ".json":
+        rows = _read_json_array(path)
+    elif suffix in (".csv", ".tsv"):
+        rows = _read_csv(path, delimiter="\t" if suffix == ".tsv" else ",")
+    elif suffix == ".parquet":
+        rows = _read_parquet(path)
+    else:
+        raise KnowtuneError(f"unsupported data file type {suffix or '(none)'}; "
+                            f"use one of {', '.join(TABLE_SUFFIXES)}", file=str(path))
+    if not rows:
+        raise KnowtuneError("no records in file", file=str(path))
+    return rows
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _read_json_array(path: Path) -> list[tuple[int, dict]]:
+    """A JSON array of objects (a single object counts as one record); lines from the parser's offsets."""
+    text = read_text(path)
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as err:
+        raise KnowtuneError(f"invalid JSON: {err.msg} (column {err.colno})", file=str(path),
+                            line=err.lineno) from None
+    decoder = json.JSONDecoder()
+    start = len(text) - len(text.lstrip())
+    if text[start:start + 1] == "{":
+        return [(_line_of(text, start), json.loads(text))]
+    if text[start:start + 1] != "[":
+        raise KnowtuneError("must be a JSON array of objects", file=str(path), line=_line_of(text, start))
+    rows = []
+    pos = start + 1
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return rows
+        obj, end = decoder.raw_decode(text, pos)
+        if not isinstance(obj, dict):
+            raise KnowtuneError("each element must be a JSON object", file=str(path),
+                                line=_line_of(text, pos))
+        rows.append((_line_of(text, pos), obj))
+        pos = end
+
+
+def _read_csv(path: Path, *, delimiter: str) -> list[tuple[int, dict]]:
+    """A header row, then one record a row; empty cells are absent fields."""
+    text = read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if not reader.fieldnames:
+        return []
+    rows = []
+    try:
+        for record in reader:
+            if None in record:  # more cells than header columns
+                raise KnowtuneError(f"{len(record[None])} cell(s) more than the header has",
+                                    file=str(path), line=reader.line_num)
+            cleaned = {k.strip(): v for k, v in record.items() if k is not None and v not in (None, "")}
+            if cleaned:
+                rows.append((reader.line_num, cleaned))
+    except csv.Error as err:
+        raise KnowtuneError(f"invalid CSV: {err}", file=str(path), line=reader.line_num) from None
+    return rows
+
+
+def _read_parquet(path: Path) -> list[tuple[int, dict]]:
+    if not path.is_file():
+        raise KnowtuneError("file not found", file=str(path))
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise KnowtuneError("reading Parquet needs pyarrow: pip install 'knowtune[docs]'",
+                            file=str(path)) from None
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for a broken file
+        raise KnowtuneError(f"not a readable Parquet file ({type(err).__name__})", file=str(path)) from None
+    return [(i, _plain(row)) for i, row in enumerate(table.to_pylist(), start=1)]
+
+
+def _plain(row: dict) -> dict:
+    """Parquet nulls are absent fields, like empty CSV cells."""
+    return {k: v for k, v in row.items() if v is not None}
