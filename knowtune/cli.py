@@ -76,12 +76,14 @@ def train(
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate."),
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its newest checkpoint."),
 ):
     """Fine-tune a model on a knowledge set; writes adapter, config, metrics and loss curve."""
     from .commands.train import train_command
 
     overrides = _overrides(set_, model=model, method=method, epochs=epochs, learning_rate=lr, seed=seed)
-    train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides)
+    train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides,
+                  resume=resume)
 
 
 @app.command("eval")
@@ -113,6 +115,30 @@ def chat(
 
 
 @app.command()
+def serve(
+    run: Optional[Path] = typer.Option(None, "--run", "-r", help="Serve a run's fine-tuned model."),
+    model: Optional[str] = typer.Option(None, help="Serve a base model (preset, directory or .gguf)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    api_key: Optional[str] = typer.Option(None, envvar="KNOWTUNE_API_KEY",
+                                          help="Require 'Authorization: Bearer KEY' (or set KNOWTUNE_API_KEY)."),
+    max_tokens: int = typer.Option(1024, help="Largest max_tokens a request may ask for."),
+    max_prompt_tokens: int = typer.Option(4096, help="Longest prompt accepted, in tokens."),
+    max_body_bytes: int = typer.Option(1_000_000, help="Largest request body accepted."),
+    max_queue: int = typer.Option(32, help="Requests that may wait behind the running one; more get 429."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for the model (default: torch's choice)."),
+):
+    """OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
+    from .commands.serve import serve_command
+    from .serve.settings import ServeSettings
+
+    settings = ServeSettings(host=host, port=port, api_key=api_key, max_tokens=max_tokens,
+                             default_max_tokens=min(256, max_tokens), max_prompt_tokens=max_prompt_tokens,
+                             max_body_bytes=max_body_bytes, max_queue=max_queue, threads=threads)
+    serve_command(run, model, settings)
+
+
+@app.command()
 def demo(
     lang: str = typer.Option("en", help="Knowledge-base language: en or zh."),
     model: Optional[str] = typer.Option(None, help="Model (default: smollm2-135m for en, gemma3-270m for zh)."),
@@ -134,7 +160,25 @@ def methods():
     methods_command()
 
 
+ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36), "MALLOC_TOP_PAD_": str(1 << 28)}
+
+
+def _stable_allocator() -> None:
+    """Re-run this process once with glibc told to keep freed memory.
+
+    On VMs glibc hands freed pages back to the host at once; a training step then
+    re-faults them and step times swing by 10x. The settings only take effect at start-up,
+    hence the re-exec. KNOWTUNE_NO_REEXEC=1 turns it off.
+    """
+    if (sys.platform.startswith("linux") and "MALLOC_MMAP_MAX_" not in os.environ
+            and not os.environ.get("KNOWTUNE_NO_REEXEC")):
+        env = dict(os.environ, **ALLOCATOR_ENV)
+        os.execve(sys.executable, [sys.executable, "-m", "knowtune.cli", *sys.argv[1:]], env)
+
+
 def main(argv: list[str] | None = None) -> None:
+    if argv is None:
+        _stable_allocator()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from .commands.quiet import quiet_libraries
 

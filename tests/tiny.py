@@ -47,6 +47,8 @@ def make_model_dir(path: Path, arch: str = "qwen2", *, chat_template: str | None
     config = Qwen2Config(**common) if arch == "qwen2" else LlamaConfig(**common)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():  # a random head at std 0.02 gives near-uniform logits that adapters can barely move
+        model.lm_head.weight.mul_(10)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)

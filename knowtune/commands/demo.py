@@ -54,7 +54,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     loaded = load_model(cfg.model, **extra)
     timings["load"] = time.perf_counter() - tic
     tic = time.perf_counter()
-    before_rows, before = score(loaded.model, loaded.tokenizer, heldout, "before")
+    before_rows, before = score(loaded.model, loaded.tokenizer, heldout, "before", cfg.system_prompt)
     timings["eval_before"] = time.perf_counter() - tic
     console.print(f"before: {accuracy_line(before)}")
 
@@ -65,7 +65,8 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
 
     console.rule("[bold]4/5 asking the fine-tuned model[/bold] the same questions")
     tic = time.perf_counter()
-    after_rows, after = score(result.loaded.model, result.loaded.tokenizer, heldout, "after")
+    after_rows, after = score(result.loaded.model, result.loaded.tokenizer, heldout, "after",
+                                cfg.system_prompt)
     timings["eval_after"] = time.perf_counter() - tic
 
     console.rule("[bold]5/5 report[/bold]")

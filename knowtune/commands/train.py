@@ -12,22 +12,22 @@ from ..train import train_run
 console = Console()
 
 
-def train_command(data: str, out: Path, config: Path | None, overrides: dict, *, model_named: bool):
+def train_command(data: str, out: Path, config: Path | None, overrides: dict, *, model_named: bool,
+                  resume: bool = False):
     cfg = load_train_config(config, overrides)
+    from ..config.yamlfile import load_yaml
     from ..methods import get_method
 
-    get_method(cfg.method).parse_params(cfg.params, file=str(config) if config else None)
-    result = train_run(cfg, data, out, model_named=model_named or _yaml_names_model(config))
+    method = get_method(cfg.method)
+    yaml_keys, lines = load_yaml(config) if config else ({}, {})
+    if config:  # the file's own params first, so their errors name its lines
+        method.parse_params(yaml_keys.get("params") or {}, file=str(config), lines=lines)
+    method.parse_params(cfg.params)
+    result = train_run(cfg, data, out, model_named=model_named or "model" in yaml_keys, resume=resume)
     stats = result.stats
+    if stats.resumed_from:
+        console.print(f"resumed from the checkpoint of step {stats.resumed_from}")
     console.print(f"trained {stats.steps} steps in {stats.seconds:.0f} s "
                   f"({stats.tokens_per_second:,.0f} tok/s, {stats.precision}), final loss {stats.final_loss:.4f}")
     console.print(f"run written to [bold]{result.path}[/bold]; next: knowtune eval --run {result.path}")
     return result
-
-
-def _yaml_names_model(config: Path | None) -> bool:
-    if not config:
-        return False
-    from ..config.yamlfile import load_yaml
-
-    return "model" in load_yaml(config)[0]

@@ -23,7 +23,9 @@ class TrainConfig:
     """Fine-tuning method (see `knowtune methods`)."""
     params: dict[str, Any] = field(default_factory=dict)
     """Parameters of the method, e.g. {r: 16, alpha: 32}; unknown names are refused."""
-    epochs: float = 4.0
+    system_prompt: str = "You are a helpful assistant."
+    """System message put before every question in training and at inference on the run (chat, eval, API); empty for the chat template's own default."""
+    epochs: float = 2.0
     """Passes over the training set."""
     learning_rate: float = 1e-3
     """Peak learning rate (after warm-up)."""

@@ -7,6 +7,13 @@ import random
 IGNORE = -100
 
 
+def with_system(messages: list[dict], system_prompt: str | None) -> list[dict]:
+    """Prepend the run's system message unless the chat brings its own (training and inference alike)."""
+    if not system_prompt or (messages and messages[0]["role"] == "system"):
+        return list(messages)
+    return [{"role": "system", "content": system_prompt}, *messages]
+
+
 def _render(tokenizer, messages, *, generation_prompt: bool) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False,
                                          add_generation_prompt=generation_prompt)

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..config import KnowtuneError
+from ..data import with_system
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..models import generate_batch, render_prompt
 from .normalize import contains_answer
@@ -31,14 +32,11 @@ def load_questions(path: str | Path) -> list[dict]:
 
 
 def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = False,
-                     batch_size: int = 16, max_new_tokens: int = 40, progress=None,
+                     batch_size: int = 32, max_new_tokens: int = 32, progress=None,
                      system: str | None = None) -> list[dict]:
     """Greedy replies to each question, scored against its accepted answers."""
-    def messages(q):
-        chat = [{"role": "system", "content": system}] if system else []
-        return chat + [{"role": "user", "content": q["question"]}]
-
-    prompts = [render_prompt(tokenizer, messages(q)) for q in questions]
+    prompts = [render_prompt(tokenizer, with_system([{"role": "user", "content": q["question"]}], system))
+               for q in questions]
     start = time.perf_counter()
     replies = generate_batch(model, tokenizer, prompts, bf16=bf16, batch_size=batch_size,
                              max_new_tokens=max_new_tokens, progress=progress)

@@ -46,3 +46,19 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def make_accelerator(precision: str):
+    """An Accelerator computing in `precision` (bf16 autocast or fp32).
+
+    accelerate keeps one global state per process; a single-process caller that
+    switches precision between runs (tests, the method bake-off) gets it reset.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    mixed = "bf16" if resolve_precision(precision) == "bf16" else "no"
+    if AcceleratorState._shared_state and PartialState().num_processes == 1:
+        if str(AcceleratorState().mixed_precision) != mixed:
+            AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mixed)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from ..config import TrainConfig
-from ..data import encode_chat, length_grouped_batches, pad_batch
-from .hardware import default_threads, peak_rss_mb, resolve_precision
+from ..data import encode_chat, length_grouped_batches, pad_batch, with_system
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_precision
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 
@@ -30,6 +32,8 @@ class TrainStats:
     precision: str = "fp32"
     threads: int = 1
     peak_rss_mb: float = 0.0
+    resumed_from: int = 0
+    """The checkpoint step training resumed from (0: a fresh start)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -43,11 +47,12 @@ class TrainStats:
         return {"steps": self.steps, "tokens": self.tokens, "seconds": round(self.seconds, 2),
                 "tokens_per_second": round(self.tokens_per_second, 1), "final_loss": self.final_loss,
                 "losses": self.losses, "precision": self.precision, "threads": self.threads,
-                "peak_rss_mb": round(self.peak_rss_mb, 1)}
+                "peak_rss_mb": round(self.peak_rss_mb, 1),
+                "resumed_from": self.resumed_from}
 
 
-def encode_samples(tokenizer, samples: list[dict], max_len: int) -> list[dict]:
-    return [encode_chat(tokenizer, s["messages"], max_len) for s in samples]
+def encode_samples(tokenizer, samples: list[dict], max_len: int, system_prompt: str = "") -> list[dict]:
+    return [encode_chat(tokenizer, with_system(s["messages"], system_prompt), max_len) for s in samples]
 
 
 def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
@@ -63,18 +68,22 @@ def plan_steps(cfg: TrainConfig, n_batches: int) -> int:
 
 
 def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method, params,
-                 *, accelerator=None, quiet: bool = False) -> tuple[object, TrainStats]:
-    """Train `model` (method already applied) on chat `samples`; returns (model, stats)."""
-    from accelerate import Accelerator
+                 *, accelerator=None, quiet: bool = False, checkpoint_dir: Path | None = None,
+                 resume: bool = False) -> tuple[object, TrainStats]:
+    """Train `model` (method already applied) on chat `samples`; returns (model, stats).
+
+    With `checkpoint_dir`, a checkpoint is written every `cfg.save_every` steps and on
+    Ctrl-C; `resume` continues bit-exactly from the newest complete one.
+    """
     from accelerate.utils import set_seed
 
     precision = resolve_precision(cfg.precision)
     threads = cfg.threads or default_threads()
     if not torch.cuda.is_available():
         torch.set_num_threads(threads)
-    accelerator = accelerator or Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+    accelerator = accelerator or make_accelerator(precision)
     set_seed(cfg.seed)
-    features = encode_samples(tokenizer, samples, cfg.max_len)
+    features = encode_samples(tokenizer, samples, cfg.max_len, cfg.system_prompt)
     lengths = [len(f["input_ids"]) for f in features]
     world, rank = accelerator.num_processes, accelerator.process_index
 
@@ -85,6 +94,9 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
 
     per_epoch = len(epoch_batches(0))
     total_steps = plan_steps(cfg, per_epoch)
+    # BAdam switches requires_grad block by block while training; the model handed back has the
+    # flags apply() set, so saving and counting see everything the method trains
+    trainable = [p.requires_grad for p in model.parameters()]
     if method.make_optimizer:
         optimizer = method.make_optimizer(model, params, cfg.learning_rate, cfg.weight_decay)
     else:
@@ -96,44 +108,76 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     wrapper.train()
 
     stats = TrainStats(precision=precision, threads=threads)
-    stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, accelerator.device)
+    first_step = 1
+    found = latest_checkpoint(checkpoint_dir) if (resume and checkpoint_dir) else None
+    if found is not None:
+        done = load_checkpoint(found, model, optimizer, scheduler)
+        first_step = done["step"] + 1
+        stats.resumed_from = stats.steps = done["step"]
+        stats.losses = [tuple(x) for x in done.get("losses", [])]
+    stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, accelerator.device,
+                            skip=(first_step - 1) * cfg.grad_accum)
     progress = TrainProgress(total_steps, enabled=accelerator.is_main_process and not quiet)
     start = time.perf_counter()
-    with progress:
-        for step in range(1, total_steps + 1):
-            micro = [next(stream) for _ in range(cfg.grad_accum)]
-            n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
-            n_global = accelerator.reduce(torch.tensor(n_step, device=accelerator.device), "sum").item()
-            step_loss = 0.0
-            for i, batch in enumerate(micro):
-                sync = i == len(micro) - 1
-                context = accelerator.no_sync(wrapper) if not sync else _nullcontext()
-                with context, accelerator.autocast():
-                    loss_sum, _ = wrapper(**batch)
-                    loss = loss_sum * world / max(n_global, 1)
-                accelerator.backward(loss)
-                step_loss += loss_sum.item()
-                stats.tokens += int(batch["attention_mask"].sum())
-            if cfg.max_grad_norm > 0:
-                accelerator.clip_grad_norm_([p for p in wrapper.parameters() if p.requires_grad],
-                                            cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            mean_loss = step_loss / max(n_step, 1)
-            stats.steps = step
-            stats.seconds = time.perf_counter() - start
-            if step % max(cfg.log_every, 1) == 0 or step == total_steps or step == 1:
-                stats.losses.append((step, round(mean_loss, 5)))
-            progress.update(step, mean_loss, stats.tokens * world / max(stats.seconds, 1e-9))
+
+    def checkpoint(step: int) -> None:
+        if checkpoint_dir is not None and accelerator.is_main_process and step > 0:
+            save_checkpoint(checkpoint_dir, step, model, optimizer, scheduler,
+                            progress={"losses": stats.losses, "tokens": stats.tokens})
+        accelerator.wait_for_everyone()
+
+    try:
+        with progress:
+            for step in _train_steps(first_step, total_steps):
+                micro = [next(stream) for _ in range(cfg.grad_accum)]
+                n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+                n_global = accelerator.reduce(torch.tensor(n_step, device=accelerator.device), "sum").item()
+                step_loss = 0.0
+                for i, batch in enumerate(micro):
+                    sync = i == len(micro) - 1
+                    context = accelerator.no_sync(wrapper) if not sync else _nullcontext()
+                    with context, accelerator.autocast():
+                        loss_sum, _ = wrapper(**batch)
+                        loss = loss_sum * world / max(n_global, 1)
+                    accelerator.backward(loss)
+                    step_loss += loss_sum.item()
+                    stats.tokens += int(batch["attention_mask"].sum())
+                if cfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_([p for p in wrapper.parameters() if p.requires_grad],
+                                                cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                stats.steps = step  # from here on, a checkpoint of this step is consistent
+                optimizer.zero_grad(set_to_none=True)
+                mean_loss = step_loss / max(n_step, 1)
+                stats.seconds = time.perf_counter() - start
+                if step % max(cfg.log_every, 1) == 0 or step == total_steps or step == 1:
+                    stats.losses.append((step, round(mean_loss, 5)))
+                progress.update(step, mean_loss, stats.tokens * world / max(stats.seconds, 1e-9))
+                if checkpoint_dir is not None and cfg.save_every and step % cfg.save_every == 0 \
+                        and step < total_steps:
+                    checkpoint(step)
+    except KeyboardInterrupt:
+        checkpoint(stats.steps)
+        raise
     stats.peak_rss_mb = peak_rss_mb()
+    for param, flag in zip(model.parameters(), trainable):
+        param.requires_grad_(flag)
     return accelerator.unwrap_model(wrapper).model, stats
 
 
-def _micro_batches(epoch_batches, features, pad_id, device):
+def _train_steps(first: int, last: int):
+    return range(first, last + 1)
+
+
+def _micro_batches(epoch_batches, features, pad_id, device, *, skip: int = 0):
+    """Micro-batches in training order, forever; the first `skip` are passed over (resume)."""
     epoch = 0
     while True:
         for indices in epoch_batches(epoch):
+            if skip:
+                skip -= 1
+                continue
             batch = pad_batch([features[i] for i in indices], pad_id)
             yield {k: v.to(device) for k, v in batch.items()}
         epoch += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -12,13 +13,13 @@ import yaml
 from rich.console import Console
 
 from ..config import MULTILINGUAL_MODEL, KnowtuneError, TrainConfig
-from ..config.fsutil import atomic_dir
 from ..data import (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE, build_samples, load_dataset_dir, load_facts,
                     write_dataset)
 from ..methods import get_method, save_trained
 from ..models import LoadedModel, load_model
 from .accounting import trainable_summary
-from .hardware import resolve_precision
+from .checkpoint import CHECKPOINTS, latest_checkpoint
+from .hardware import make_accelerator, resolve_precision
 from .loop import TrainStats, run_training
 from .plots import plot_loss
 
@@ -76,23 +77,81 @@ def load_for_training(cfg: TrainConfig, loaded: LoadedModel | None = None):
     return loaded, method, params
 
 
+def partial_dir(out: Path) -> Path:
+    """Where a run is written until it is complete: a hidden sibling, renamed at the end."""
+    return out.with_name(f".{out.name}.partial")
+
+
 def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_named: bool = True,
-              loaded: LoadedModel | None = None, quiet: bool = False) -> TrainedRun:
+              loaded: LoadedModel | None = None, quiet: bool = False, resume: bool = False,
+              accelerator=None) -> TrainedRun:
+    """Train and write the run directory; only the main process writes.
+
+    The run is built in `.NAME.partial` (checkpoints included) and renamed to NAME when
+    complete: an interrupted run never appears under its final name, and `resume`
+    continues from the newest checkpoint in the partial directory.
+    """
     out = Path(out)
-    with atomic_dir(out) as tmp:
-        data_dir = prepare_data(data, tmp)
+    work = partial_dir(out)
+    accelerator = accelerator or make_accelerator(cfg.precision)
+    main = accelerator.is_main_process
+    if main:
+        if work.exists() and not (resume and latest_checkpoint(work)):
+            shutil.rmtree(work)
+        work.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    try:
+        data_dir = prepare_data(data, work) if main else None
+        data_dir = Path(_broadcast(accelerator, str(data_dir) if data_dir else None))
         samples, heldout = load_dataset_dir(data_dir)
         cfg = choose_model(cfg, heldout, model_named=model_named or loaded is not None)
         loaded, method, params = load_for_training(cfg, loaded)
         summary = trainable_summary(loaded.model)
-        if not quiet:
+        if not quiet and main:
             console.print(f"[bold]{cfg.method}[/bold] on {loaded.name}: {summary}")
         loaded.model, stats = run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params,
-                                           quiet=quiet)
-        loaded.model.eval()
-        save_trained(loaded.model, method, params, tmp / ADAPTER_DIR, base_model=cfg.model)
-        write_run_files(tmp, cfg, data_dir, stats, summary)
+                                           quiet=quiet, accelerator=accelerator, checkpoint_dir=work,
+                                           resume=resume)
+    except KeyboardInterrupt:
+        if main and latest_checkpoint(work):
+            console.print(f"[yellow]interrupted: checkpoint saved; continue with the same command "
+                          f"and --resume[/yellow]")
+        elif main:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    except BaseException:
+        if main and not latest_checkpoint(work):
+            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming: leave no trace
+        raise
+    loaded.model.eval()
+    if main:
+        save_trained(loaded.model, method, params, work / ADAPTER_DIR, base_model=cfg.model)
+        write_run_files(work, cfg, data_dir, stats, summary)
+        shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)
+        _replace(work, out)
+    accelerator.wait_for_everyone()
     return TrainedRun(path=out, loaded=loaded, stats=stats)
+
+
+def _broadcast(accelerator, value):
+    if accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    box = [value]
+    broadcast_object_list(box, from_process=0)
+    return box[0]
+
+
+def _replace(work: Path, out: Path) -> None:
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out, old)
+        os.rename(work, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(work, out)
 
 
 def write_run_files(run: Path, cfg: TrainConfig, data_dir: Path, stats: TrainStats, summary: str) -> None:
@@ -100,7 +159,7 @@ def write_run_files(run: Path, cfg: TrainConfig, data_dir: Path, stats: TrainSta
     for name in (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE):
         if (data_dir / name).is_file() and not (run / name).exists():
             shutil.copy(data_dir / name, run / name)
-    info = {"data": str(data_dir) if not str(data_dir).startswith(str(run)) else "data",
+    info = {"data": "data" if data_dir.parent == run else str(data_dir),
             "model": cfg.model, "method": cfg.method, "trainable": summary, "train": stats.to_dict()}
     (run / RUN_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     plot_loss(stats.losses, run / "loss.png", title=f"{cfg.method} on {cfg.model}")

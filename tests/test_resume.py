@@ -1,0 +1,58 @@
+"""Runs survive faults: SIGKILL mid-run, resume, and the result equals an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file
+
+
+def train_cmd(facts, model, out, *extra):
+    return [sys.executable, "-m", "knowtune.cli", "train", "--data", str(facts), "--model", str(model),
+            "--out", str(out), "--epochs", "40", "--set", "save_every=3", "--set", "precision=fp32",
+            "--set", "params.r=2", "--set", "params.dropout=0.1", *extra]
+
+
+ENV = {**os.environ, "KNOWTUNE_NO_REEXEC": "1"}
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tiny_qwen, facts_file, tmp_path):
+    reference = tmp_path / "reference"
+    done = subprocess.run(train_cmd(facts_file, tiny_qwen, reference), env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    run = tmp_path / "run"
+    partial = tmp_path / ".run.partial" / "checkpoints"
+    proc = subprocess.Popen(train_cmd(facts_file, tiny_qwen, run), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if len([p for p in partial.glob("step-*") if (p / "step.json").is_file()]) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not run.exists(), "a killed run must not appear under its final name"
+
+    resumed = subprocess.run(train_cmd(facts_file, tiny_qwen, run, "--resume"), env=ENV, capture_output=True,
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from the checkpoint of step" in resumed.stdout
+    expected = load_file(str(reference / "adapter" / "adapter_model.safetensors"))
+    got = load_file(str(run / "adapter" / "adapter_model.safetensors"))
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6)
+    assert not (run / "checkpoints").exists() and not partial.parent.exists()
+
+
+def test_bad_input_leaves_no_partial_directory(tiny_qwen, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"subject": "x"}\n')
+    proc = subprocess.run(train_cmd(bad, tiny_qwen, tmp_path / "run"), env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.jsonl"]
