@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from dataclasses import dataclass
 from typing import Iterator
 
 from .load import stop_token_ids
@@ -58,34 +59,75 @@ def generate_batch(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
     return [replies[i] for i in range(len(prompts))]
 
 
+@dataclass
+class GenerationStats:
+    """What one streamed generation cost and why it ended (filled in when the stream ends)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    """"stop" (an end-of-turn token), "length" (max_new_tokens reached), None (cancelled)."""
+
+
+def _cancel_criteria(cancel: threading.Event):
+    """A stopping criterion that ends generation at the next token once `cancel` is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Cancelled()])
+
+
 def stream_generate(model, tokenizer, prompt: str, *, max_new_tokens: int = 256, bf16: bool = False,
-                    temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None) -> Iterator[str]:
-    """Yield pieces of text as they are generated (generation runs in a worker thread)."""
+                    temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
+                    stats: GenerationStats | None = None) -> Iterator[str]:
+    """Yield pieces of text as they are generated (generation runs in a worker thread).
+
+    Closing the iterator early stops the model at its next token and waits for it, so a
+    caller that holds a lock around this never leaves a generation running behind it.
+    """
     import torch
     from transformers import TextIteratorStreamer
 
     if seed is not None:
         torch.manual_seed(seed)
+    stats = stats if stats is not None else GenerationStats()
     device = next(model.parameters()).device
     enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
+    prompt_len = enc["input_ids"].shape[1]
+    stats.prompt_tokens = prompt_len
+    stops = stop_token_ids(tokenizer)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 \
         else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    cancel = threading.Event()
     errors: list[BaseException] = []
 
     def work():
         try:
             with torch.inference_mode(), _autocast(model, bf16):
-                model.generate(**enc, max_new_tokens=max_new_tokens, streamer=streamer,
-                               eos_token_id=stop_token_ids(tokenizer),
-                               pad_token_id=tokenizer.pad_token_id, **sampling)
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, streamer=streamer,
+                                     eos_token_id=stops, pad_token_id=tokenizer.pad_token_id,
+                                     stopping_criteria=_cancel_criteria(cancel), **sampling)
+            new = out[0, prompt_len:].tolist()
+            stats.completion_tokens = len(new)
+            if new and new[-1] in stops:
+                stats.finish_reason = "stop"
+            elif len(new) >= max_new_tokens:
+                stats.finish_reason = "length"
         except BaseException as err:  # surfaced to the caller below
             errors.append(err)
             streamer.end()
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
-    yield from streamer
-    thread.join()
+    try:
+        yield from streamer
+    finally:
+        cancel.set()
+        thread.join()
     if errors:
         raise errors[0]

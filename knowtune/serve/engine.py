@@ -7,12 +7,25 @@ calls: concurrent callers queue instead of interleaving inside one model.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..models import LoadedModel, generate_batch, render_prompt, stream_generate
+from ..models import GenerationStats, LoadedModel, generate_batch, render_prompt, stream_generate
+from .stop_text import StopText
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to decode one reply: greedy when temperature is 0; `stop` strings end it early."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
 
 
 @dataclass
@@ -50,12 +63,51 @@ class Engine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    @property
+    def context_length(self) -> int | None:
+        """Most tokens (prompt + reply) the model's positions allow, when its config says."""
+        return getattr(self.loaded.model.config, "max_position_embeddings", None)
+
     def stream(self, messages: list[dict], *, max_new_tokens: int = 256, temperature: float = 0.0,
-               top_p: float = 1.0, seed: int | None = None) -> Iterator[str]:
+               top_p: float = 1.0, seed: int | None = None, stop: tuple[str, ...] = (),
+               stats: GenerationStats | None = None) -> Iterator[str]:
+        """The assistant's reply to a conversation, piece by piece (leading blanks dropped)."""
+        sampling = Sampling(max_new_tokens, temperature, top_p, seed, tuple(stop))
+        started = False
+        for piece in self.stream_text(self.prompt(messages), sampling, stats):
+            if not started:
+                piece = piece.lstrip()
+                started = bool(piece)
+            if piece:
+                yield piece
+
+    def stream_text(self, prompt: str, sampling: Sampling,
+                    stats: GenerationStats | None = None) -> Iterator[str]:
+        """The continuation of an already-rendered prompt, cut before the first stop string.
+
+        `stats` gets the token counts and finish reason ("stop" or "length") when the stream ends.
+        """
+        stats = stats if stats is not None else GenerationStats()
+        cut = StopText(sampling.stop)
+        stopped = False
         with self.lock:
-            yield from stream_generate(self.loaded.model, self.tokenizer, self.prompt(messages),
-                                       max_new_tokens=max_new_tokens, bf16=self.bf16,
-                                       temperature=temperature, top_p=top_p, seed=seed)
+            pieces = stream_generate(self.loaded.model, self.tokenizer, prompt,
+                                     max_new_tokens=sampling.max_new_tokens, bf16=self.bf16,
+                                     temperature=sampling.temperature, top_p=sampling.top_p,
+                                     seed=sampling.seed, stats=stats)
+            with contextlib.closing(pieces):  # leaving early stops the model before the lock opens
+                for piece in pieces:
+                    text, stopped = cut.feed(piece)
+                    if text:
+                        yield text
+                    if stopped:
+                        break
+        if stopped:
+            stats.finish_reason = "stop"
+            return
+        tail = cut.flush()
+        if tail:
+            yield tail
 
     def complete(self, prompts: list[str], *, max_new_tokens: int = 256, temperature: float = 0.0,
                  top_p: float = 1.0) -> list[str]:

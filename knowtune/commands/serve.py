@@ -1,0 +1,36 @@
+"""`knowtune serve`: the OpenAI-compatible API over a run or a base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from ..config import KnowtuneError
+
+console = Console(stderr=True)
+
+
+def serve_command(run: Path | None, model: str | None, settings) -> None:
+    import uvicorn
+
+    from ..serve.api import create_app
+    from ..serve.engine import Engine
+
+    if (run is None) == (model is None):
+        raise KnowtuneError("give exactly one of --run or --model", field="--run")
+    if run is not None and not (run / "adapter").is_dir():
+        raise KnowtuneError("not a run directory (no adapter/)", file=str(run), field="--run")
+    if not settings.loopback_only and settings.api_key is None:
+        console.print(f"[yellow]warning: serving on {settings.host} without --api-key: anyone who can "
+                      f"reach this port can use the model[/yellow]")
+    if settings.threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    engine = Engine.from_run(run) if run is not None else Engine.from_model(model)
+    app = create_app(engine, settings)
+    console.print(f"serving [bold]{engine.name}[/bold] at http://{settings.host}:{settings.port}/v1 "
+                  f"(queue {settings.max_queue}, max_tokens {settings.max_tokens}"
+                  f"{', API key required' if settings.api_key else ''})")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
