@@ -1,73 +1,198 @@
-"""`knowtune eval`."""
+"""`knowtune eval`: a run (or a base model) on its held-out questions, with and without retrieval,
+on the general-knowledge probe and on unanswerable questions; JSON, Markdown and HTML reports."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 
 from ..config import KnowtuneError, TrainConfig, load_train_config
+from ..config.fsutil import atomic_dir
 from ..data import HELDOUT_FILE
-from ..eval import accuracy_line, answer_questions, load_questions, summarise, write_results
+from ..eval import accuracy_line, answer_questions, load_questions, summarise
+from ..eval.full_report import acc, build_report, pct
+from ..eval.rag import build_index
+from ..eval.results import combine, write_answers, write_reports
+from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_path, knowledge_of_run,
+                            load_unanswerable, main_lang, probe_file)
+from ..eval.suite import EvalPlan, evaluate_model
 from ..train.hardware import fast_bf16_available
-from ..train.run import ADAPTER_DIR
+from ..train.run import ADAPTER_DIR, RUN_FILE
 
 console = Console()
 
 
-def score(model, tokenizer, questions: list[dict], label: str, system: str = "") -> tuple[list[dict], dict]:
+@dataclass
+class EvalOptions:
+    questions: Path | None = None
+    base: bool = True
+    rag: bool = True
+    top_k: int = 3
+    probes: bool = True
+    hallucination: bool = True
+    unanswerable: Path | None = None
+    kb: Path | None = None
+    batch_size: int = 32
+
+    def validate(self) -> None:
+        if self.top_k < 1:
+            raise KnowtuneError(f"must be >= 1, got {self.top_k}", field="--top-k")
+        if self.batch_size < 1:
+            raise KnowtuneError(f"must be >= 1, got {self.batch_size}", field="--batch-size")
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int):
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"answering ({label})", total=len(questions))
+        task = progress.add_task(f"answering ({label})", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def score(model, tokenizer, questions: list[dict], label: str, system: str = "") -> tuple[list[dict], dict]:
+    """One plain pass over questions (the demo's before/after)."""
+    with progress_bar(label, len(questions)) as advance:
         rows = answer_questions(model, tokenizer, questions, bf16=fast_bf16_available(), system=system,
-                                progress=lambda n: progress.advance(task, n))
+                                progress=advance)
     return rows, summarise(rows)
 
 
-def eval_command(run: Path | None, model: str | None, questions_file: Path | None, base: bool,
-                 out: Path | None) -> dict:
-    if (run is None) == (model is None):
-        raise KnowtuneError("give exactly one of --run or --model", field="--run")
+def eval_command(run: Path | None, model: str | None, out: Path | None, options: EvalOptions,
+                 runs: str | None = None) -> dict:
+    if sum(x is not None for x in (run, model, runs)) != 1:
+        raise KnowtuneError("give exactly one of --run, --runs or --model", field="--run")
+    options.validate()
+    if runs is not None:
+        from .compare import compare_command
+
+        return compare_command(runs, out, options)
     if run is not None:
-        if not (run / ADAPTER_DIR).is_dir():
-            raise KnowtuneError("not a run directory (no adapter/)", file=str(run), field="--run")
-        questions_file = questions_file or run / HELDOUT_FILE
-        from ..methods import load_trained
+        return eval_run(run, options, out or run / "eval")
+    return eval_model(model, options, out)
 
-        loaded, meta = load_trained(run / ADAPTER_DIR)
-        system = load_train_config(run / "config.yaml").system_prompt
-    else:
-        if questions_file is None:
-            raise KnowtuneError("a base model needs --questions", field="--questions")
-        from ..models import load_model
 
-        loaded, meta = load_model(model), {"base_model": model}
-        system = TrainConfig().system_prompt
+def check_run(run: Path) -> None:
+    if not (run / ADAPTER_DIR).is_dir():
+        raise KnowtuneError("not a run directory (no adapter/)", file=str(run), field="--run")
+
+
+def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, options: EvalOptions) -> EvalPlan:
+    """Every question set, file and index, read and checked before any model is loaded."""
+    lang = main_lang(questions)
+    plan = EvalPlan(heldout=questions, gold=[kb.gold(q) if kb else q["answers"][0] for q in questions],
+                    system=system, top_k=options.top_k, bf16=fast_bf16_available(),
+                    batch_size=options.batch_size)
+    if options.rag and kb is not None:
+        plan.index = build_index(kb.passages)
+    if options.probes:
+        plan.probes = load_questions(probe_file(lang))
+    if options.hallucination:
+        subjects = (kb.subjects if kb else set()) | {q.get("subject", "").lower() for q in questions}
+        path = options.unanswerable or default_unanswerable(lang, subjects - {""})
+        plan.unanswerable = load_unanswerable(path) if path else []
+    return plan
+
+
+def plan_info(plan: EvalPlan, questions_file: Path | str, options: EvalOptions) -> dict:
+    return {"questions": f"{questions_file} ({len(plan.heldout)})",
+            "system prompt": plan.system or "(the chat template's default)",
+            "retrieval": (f"BM25 top-{plan.top_k} over {len(plan.index.passages)} passages" if plan.index
+                          else "off"),
+            "general probe": f"{len(plan.probes)} questions" if plan.probes else "off",
+            "unanswerable": (f"{options.unanswerable or 'bundled Hainan set'} ({len(plan.unanswerable)})"
+                             if plan.unanswerable else "off (no set for this knowledge base)"),
+            "precision": "bf16" if plan.bf16 else "fp32"}
+
+
+def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None = None) -> dict:
+    check_run(run)
+    questions_file = options.questions or run / HELDOUT_FILE
     questions = load_questions(questions_file)
-    out = out or (run / "eval" if run is not None else Path("eval") / loaded.name)
-    results = {}
-    if base and run is not None:
-        base_rows, base_sum = _score_base(loaded, meta, questions, system)
-        write_results(out, "base", base_rows, base_sum)
-        results["base"] = base_sum
-        console.print(f"base  {accuracy_line(base_sum)}")
-    rows, summary = score(loaded.model, loaded.tokenizer, questions, "model", system)
-    write_results(out, "model", rows, summary)
-    results["model"] = summary
-    (out / "metrics.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    console.print(f"answers: {out / 'model_answers.jsonl'}")
-    print(accuracy_line(summary))
+    kb = knowledge_of_path(options.kb) if options.kb else knowledge_of_run(run)
+    system = load_train_config(run / "config.yaml").system_prompt
+    plan = make_plan(questions, kb, system, options)
+    run_info = json.loads((run / RUN_FILE).read_text()) if (run / RUN_FILE).is_file() else {}
+    from ..methods import load_trained
+
+    loaded, meta = load_trained(run / ADAPTER_DIR)
+    passes = {"model": evaluate_model(loaded.model, loaded.tokenizer, plan, "fine-tuned", progress_bar)}
+    if options.base:
+        key = (meta["base_model"], json.dumps(plan.heldout), system, options.rag, options.top_k)
+        cache = base_cache if base_cache is not None else {}
+        if key not in cache:
+            cache[key] = _base_passes(loaded, meta, plan)
+        passes = {"base": cache[key], **passes}
+    del loaded
+    gc.collect()
+    info = {"run": str(run), "model": meta["base_model"], "method": meta["method"], **plan_info(plan, questions_file, options)}
+    results = combine(passes, info)
+    losses = run_info.get("train", {}).get("losses")
+    doc = build_report(f"knowtune eval: {run.name}", results, passes, losses)
+    with atomic_dir(out) as tmp:
+        write_answers(tmp, passes)
+        write_reports(tmp, results, doc)
+    show(results, out)
     return results
 
 
-def _score_base(loaded, meta, questions, system):
-    """The base model on the same questions: the adapter switched off, or the base loaded anew."""
+def _base_passes(loaded, meta: dict, plan: EvalPlan) -> dict:
+    """The base model on the same plan: the adapter switched off, or the base loaded anew."""
     model = loaded.model
     if hasattr(model, "disable_adapter"):
         with model.disable_adapter():
-            return score(model, loaded.tokenizer, questions, "base", system)
+            return evaluate_model(model, loaded.tokenizer, plan, "base", progress_bar)
     from ..models import load_model
 
     plain = load_model(meta["base_model"])
-    return score(plain.model, plain.tokenizer, questions, "base", system)
+    return evaluate_model(plain.model, plain.tokenizer, plan, "base", progress_bar)
+
+
+def eval_model(model: str, options: EvalOptions, out: Path | None) -> dict:
+    if options.questions is None:
+        raise KnowtuneError("a base model needs --questions", field="--questions")
+    questions = load_questions(options.questions)
+    kb = knowledge_of_path(options.kb) if options.kb else None
+    plan = make_plan(questions, kb, TrainConfig().system_prompt, options)
+    from ..models import load_model
+
+    loaded = load_model(model)
+    out = out or Path("eval") / loaded.name
+    passes = {"model": evaluate_model(loaded.model, loaded.tokenizer, plan, "model", progress_bar)}
+    results = combine(passes, {"model": model, **plan_info(plan, options.questions, options)}, tuned=False)
+    doc = build_report(f"knowtune eval: {loaded.name}", results, passes)
+    with atomic_dir(out) as tmp:
+        write_answers(tmp, passes)
+        write_reports(tmp, results, doc)
+    show(results, out)
+    return results
+
+
+def show(results: dict, out: Path) -> None:
+    """The comparison on the console; the `accuracy:` line last, on stdout, for scripts."""
+    table = Table(title="Held-out questions")
+    for column in ("system", "accuracy", "token F1", "ROUGE-L", "perplexity", "s/answer"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for name, s in results["knowledge"].items():
+        ppl = s.get("perplexity")
+        table.add_row(results["labels"][name], acc(s), pct(s["f1"]), pct(s["rougeL"]),
+                      "—" if ppl is None else f"{ppl:.2f}", f"{s['seconds_per_answer']:.3f}")
+    console.print(table)
+    forgetting, hallucination = results["forgetting"], results["hallucination"]
+    for who, s in forgetting.items():
+        if who != "drop_points":
+            console.print(f"general probe ({results['labels'].get(who, who)}): {acc(s)}")
+    for who, h in hallucination.items():
+        console.print(f"unanswerable ({results['labels'].get(who, who)}): {h['asserts']}/{h['total']} "
+                      f"confident answers, {h['declines']} declined")
+    info = results["info"]
+    console.print(f"{info['answers_generated']} answers in {info['answering_seconds']:.0f} s; "
+                  f"report: {out / 'report.html'}")
+    if "base" in results:
+        print(f"base  {accuracy_line(results['base'])}")
+    print(accuracy_line(results["model"]))

@@ -33,10 +33,13 @@ def load_questions(path: str | Path) -> list[dict]:
 
 def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = False,
                      batch_size: int = 32, max_new_tokens: int = 32, progress=None,
-                     system: str | None = None) -> list[dict]:
-    """Greedy replies to each question, scored against its accepted answers."""
-    prompts = [render_prompt(tokenizer, with_system([{"role": "user", "content": q["question"]}], system))
-               for q in questions]
+                     system: str | None = None, user_texts: list[str] | None = None) -> list[dict]:
+    """Greedy replies to each question, scored against its accepted answers.
+
+    user_texts: what to send instead of the bare questions (e.g. with retrieved passages).
+    """
+    texts = user_texts if user_texts is not None else [q["question"] for q in questions]
+    prompts = [render_prompt(tokenizer, with_system([{"role": "user", "content": t}], system)) for t in texts]
     start = time.perf_counter()
     replies = generate_batch(model, tokenizer, prompts, bf16=bf16, batch_size=batch_size,
                              max_new_tokens=max_new_tokens, progress=progress)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from ..data import with_system
 from ..models import GenerationStats, LoadedModel, generate_batch, render_prompt, stream_generate
 from .stop_text import StopText
 
@@ -33,32 +34,40 @@ class Engine:
     loaded: LoadedModel
     name: str
     bf16: bool = False
+    system_prompt: str = ""
+    """The run's system message, put before chats that bring none (as in training)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, **load) -> "Engine":
+        from ..config import load_train_config
         from ..methods import load_trained
         from ..train.hardware import fast_bf16_available
 
         run_dir = Path(run_dir)
         loaded, _meta = load_trained(run_dir / "adapter", **load)
-        return cls(loaded=loaded, name=run_dir.name, bf16=fast_bf16_available())
+        cfg = load_train_config(run_dir / "config.yaml")
+        return cls(loaded=loaded, name=run_dir.name, bf16=fast_bf16_available(),
+                   system_prompt=cfg.system_prompt)
 
     @classmethod
     def from_model(cls, spec: str, **load) -> "Engine":
+        from ..config import TrainConfig
         from ..models import load_model
         from ..train.hardware import fast_bf16_available
 
         loaded = load_model(spec, **load)
         loaded.model.eval()
-        return cls(loaded=loaded, name=loaded.name, bf16=fast_bf16_available())
+        # the same default system prompt as a run: a base model is asked as the "before" score asks it
+        return cls(loaded=loaded, name=loaded.name, bf16=fast_bf16_available(),
+                   system_prompt=TrainConfig().system_prompt)
 
     @property
     def tokenizer(self):
         return self.loaded.tokenizer
 
     def prompt(self, messages: list[dict]) -> str:
-        return render_prompt(self.tokenizer, messages)
+        return render_prompt(self.tokenizer, with_system(messages, self.system_prompt))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
