@@ -106,7 +106,7 @@ def from_dict(cls: type, data: dict, *, file: str | None = None,
     for key, value in data.items():
         path = prefix + str(key)
         if key not in known:
-            raise KnowtuneError(f"unknown key; allowed: {', '.join(sorted(known))}",
+            raise KnowtuneError(f"unknown key; allowed: {', '.join(sorted(known)) or 'none'}",
                                 file=file, line=lines.get(path), field=path)
         try:
             kwargs[key] = coerce_value(hints[key], value)

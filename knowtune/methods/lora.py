@@ -57,9 +57,9 @@ def peft_config(params: Params, **extra):
 
 
 def apply(model, params: Params):
-    from peft import get_peft_model
+    from .layers import wrap_peft
 
-    return get_peft_model(model, peft_config(params))
+    return wrap_peft(model, peft_config(params))
 
 
 def make_optimizer(model, params: Params, lr: float, weight_decay: float):

@@ -50,6 +50,8 @@ def attach_trained(model, adapter_dir: str | Path, meta: dict):
     method = get_method(meta["method"])
     params = method.parse_params(meta["params"])
     adapter_dir = Path(adapter_dir)
+    if method.prepare_base:
+        model = method.prepare_base(model, params)
     if method.save_format == "peft":
         from peft import PeftModel
 

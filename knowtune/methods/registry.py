@@ -8,7 +8,9 @@ and optionally:
   load_kwargs(params) -> extra kwargs for from_pretrained (e.g. a 4-bit quantization config);
   make_optimizer(model, params, lr, weight_decay) -> torch optimizer (GaLore, BAdam, LoRA+);
   USES_MODEL_FORWARD = True when the wrapper's forward must run (virtual tokens);
-  FROZEN_BASE = True when the base weights never change (they may then be held in bf16).
+  FROZEN_BASE = True when the base weights never change (they may then be held in bf16);
+  prepare_base(model, params) -> model: run on a freshly loaded base before trained tensors
+    are attached to it (qlora: keep bitsandbytes' CPU inference path exact).
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ from ..config.coerce import from_dict
 
 METHOD_MODULES = {
     "lora": "knowtune.methods.lora",
+    "dora": "knowtune.methods.dora",
+    "qlora": "knowtune.methods.qlora",
+    "ia3": "knowtune.methods.ia3",
+    "prefix": "knowtune.methods.prefix",
+    "prompt": "knowtune.methods.prompt",
+    "ptuning": "knowtune.methods.ptuning",
+    "adapter": "knowtune.methods.adapter",
+    "freeze": "knowtune.methods.freeze",
+    "full": "knowtune.methods.full",
+    "galore": "knowtune.methods.galore",
+    "badam": "knowtune.methods.badam",
 }
 
 
@@ -39,6 +52,7 @@ class Method:
     uses_model_forward: bool
     frozen_base: bool
     module: ModuleType
+    prepare_base: Callable[[Any, Any], Any] | None = None
 
     def parse_params(self, data: dict | None, *, file: str | None = None,
                      lines: dict[str, int] | None = None):
@@ -61,4 +75,5 @@ def get_method(name: str) -> Method:
         load_kwargs=getattr(module, "load_kwargs", None),
         make_optimizer=getattr(module, "make_optimizer", None),
         uses_model_forward=getattr(module, "USES_MODEL_FORWARD", False),
-        frozen_base=getattr(module, "FROZEN_BASE", False), module=module)
+        frozen_base=getattr(module, "FROZEN_BASE", False), module=module,
+        prepare_base=getattr(module, "prepare_base", None))

@@ -1,0 +1,82 @@
+"""BAdam (badam's BlockOptimizer): block-coordinate Adam over the decoder layers.
+
+One decoder layer (a block) trains at a time, with Adam, for `switch_every` steps; then
+the next block takes over and the Adam state starts afresh. Only the active block has
+gradients and optimizer state, so memory is close to inference while, over the run, every
+layer is fine-tuned in full. Embeddings, final norm and output head stay frozen. Saved as
+the trained layers' tensors; the result is a plain model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+from .layers import decoder_layers, freeze_all, require
+
+NAME = "badam"
+SUMMARY = "BAdam: block-coordinate Adam, one decoder layer at a time (badam)"
+MERGEABLE = True  # the trained model is already a plain model
+SAVE_FORMAT = "weights"
+
+
+@dataclass
+class Params:
+    switch_every: int = 10
+    """Optimizer steps before moving to the next block (layer); short CPU runs need small values to
+    visit every layer."""
+    switch_mode: Literal["ascending", "descending", "random", "fixed"] = "ascending"
+    """Order of the blocks: first to last layer, last to first, a random order per round, or only the first block."""
+
+    def validate(self) -> None:
+        if self.switch_every <= 0:
+            raise ValueError(f"switch_every: must be > 0, got {self.switch_every}")
+
+
+def apply(model, params: Params):
+    """Every decoder layer is marked trainable: that is what the run trains, block by block."""
+    _, layers = decoder_layers(model)
+    freeze_all(model)
+    for layer in layers:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    return model
+
+
+def block_prefixes(model) -> list[list[str]]:
+    name, layers = decoder_layers(model)
+    return [[f"{name}.{i}."] for i in range(len(layers))]
+
+
+def make_optimizer(model, params: Params, lr: float, weight_decay: float):
+    import torch
+
+    badam = require("badam", NAME)
+    base = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                             weight_decay=weight_decay)
+    with warnings.catch_warnings(), _quiet():
+        # BAdam expects bf16 weights with fp32 copies of the active block; on CPU we keep fp32
+        # weights on purpose (fast and exact), at the cost of one fp32 copy of one layer
+        warnings.filterwarnings("ignore", message="BAdam expect model to be loaded in fp16/bf16")
+        return _QuietBlockOptimizer(badam.BlockOptimizer)(
+            base, list(model.named_parameters()), block_prefix_list=block_prefixes(model),
+            switch_block_every=params.switch_every, switch_mode=params.switch_mode, verbose=0)
+
+
+def _quiet():
+    """BAdam prints every block switch to stdout whatever its verbosity."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+@functools.lru_cache(maxsize=None)
+def _QuietBlockOptimizer(block_optimizer: type) -> type:
+    class QuietBlockOptimizer(block_optimizer):
+        def switch_trainable_params(self, verbose=None):
+            with _quiet():
+                super().switch_trainable_params(verbose=0)
+
+    return QuietBlockOptimizer

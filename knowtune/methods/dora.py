@@ -1,0 +1,23 @@
+"""DoRA through peft: LoRA on the direction of each weight plus a trained per-row magnitude.
+
+W' = m · (W + (alpha/r)·B·A) / ||W + (alpha/r)·B·A||, with the magnitude m (one value per
+output row) trained alongside A and B. Same parameters as LoRA.
+"""
+
+from __future__ import annotations
+
+from . import lora
+from .layers import wrap_peft
+
+NAME = "dora"
+SUMMARY = "Weight-decomposed LoRA (peft DoRA): LoRA plus a trained magnitude per output row"
+MERGEABLE = True
+SAVE_FORMAT = "peft"
+FROZEN_BASE = True
+
+Params = lora.Params
+make_optimizer = lora.make_optimizer
+
+
+def apply(model, params: Params):
+    return wrap_peft(model, lora.peft_config(params, use_dora=True))

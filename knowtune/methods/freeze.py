@@ -1,0 +1,47 @@
+"""Partial ("freeze") fine-tuning: only the last N decoder layers, plus any named modules, train.
+
+The first layers hold general features that rarely need to change for new facts; the
+last layers and the output head are where a model's answers are shaped. Saved as the
+trained tensors only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import KnowtuneError
+from .layers import decoder_layers, freeze_all, modules_named
+
+NAME = "freeze"
+SUMMARY = "Train only the last N decoder layers (and named modules); freeze the rest"
+MERGEABLE = True  # the trained model is already a plain model
+SAVE_FORMAT = "weights"
+
+
+@dataclass
+class Params:
+    layers: int = 2
+    """How many of the last decoder layers train (0: none, only extra_modules)."""
+    extra_modules: list[str] = field(default_factory=list)
+    """Other modules that train too, by name: e.g. norm (the final norm), lm_head, embed_tokens
+    (a model with tied embeddings has one tensor for lm_head and embed_tokens)."""
+
+    def validate(self) -> None:
+        if self.layers < 0:
+            raise ValueError(f"layers: must be >= 0, got {self.layers}")
+        if self.layers == 0 and not self.extra_modules:
+            raise ValueError("layers: 0 layers and no extra_modules would train nothing")
+
+
+def apply(model, params: Params):
+    _, layers = decoder_layers(model)
+    if params.layers > len(layers):
+        raise KnowtuneError(f"the model has {len(layers)} decoder layers, cannot train the last {params.layers}",
+                            field="params.layers")
+    freeze_all(model)
+    chosen = layers[len(layers) - params.layers:] if params.layers else []
+    chosen += [m for _, m in modules_named(model, params.extra_modules, field="params.extra_modules")]
+    for module in chosen:
+        for p in module.parameters():
+            p.requires_grad_(True)
+    return model
