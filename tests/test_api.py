@@ -251,7 +251,9 @@ def test_client_leaving_a_stream_frees_the_server(server, engine):
 
 def test_concurrent_requests_get_the_sequential_greedy_answers(server, engine):
     app, url = server
-    questions = [[{"role": "user", "content": f"Question {i}: what is the capital of Hainan?"}] for i in range(6)]
+    topics = ["What is the capital of Hainan?", "海南的最高峰是什么？", "Tell me the highest peak.",
+              "0123456789", "abc xyz ABC XYZ!", "User: Assistant: system"]
+    questions = [[{"role": "user", "content": topic}] for topic in topics]
     api = client(url)
 
     def ask(i: int, stream: bool) -> str:

@@ -25,6 +25,8 @@ def train_command(data: str, out: Path, config: Path | None, overrides: dict, *,
     method.parse_params(cfg.params)
     result = train_run(cfg, data, out, model_named=model_named or "model" in yaml_keys, resume=resume)
     stats = result.stats
+    if not result.is_main_process:
+        return result
     if stats.resumed_from:
         console.print(f"resumed from the checkpoint of step {stats.resumed_from}")
     console.print(f"trained {stats.steps} steps in {stats.seconds:.0f} s "

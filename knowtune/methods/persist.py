@@ -23,15 +23,21 @@ def trainable_state(model) -> dict:
     return {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_trained(model, method: Method, params, out_dir: str | Path, *, base_model: str) -> Path:
+def save_trained(model, method: Method, params, out_dir: str | Path, *, base_model: str,
+                 state_dict: dict | None = None) -> Path:
+    """`state_dict`: the full state gathered by the distributed engine (ZeRO-3/FSDP shard
+    parameters, so the live tensors of one process are not the whole model)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if method.save_format == "peft":
-        model.save_pretrained(out_dir, safe_serialization=True)
+        model.save_pretrained(out_dir, safe_serialization=True, state_dict=state_dict)
     else:
         from safetensors.torch import save_file
 
-        save_file(trainable_state(model), str(out_dir / WEIGHTS_FILE))
+        tensors = trainable_state(model)
+        if state_dict is not None:
+            tensors = {n: state_dict[n].detach().to("cpu").contiguous() for n in tensors}
+        save_file(tensors, str(out_dir / WEIGHTS_FILE))
     meta = {"method": method.name, "params": dataclasses.asdict(params), "base_model": base_model}
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return out_dir

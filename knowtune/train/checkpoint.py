@@ -36,7 +36,7 @@ def _set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, *, keep: int = 2,
-                    progress: dict | None = None) -> Path:
+                    progress: dict | None = None, names: list[str] | None = None) -> Path:
     """Write checkpoints/step-N via a temporary directory and a rename."""
     from safetensors.torch import save_file
 
@@ -46,7 +46,9 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, *, ke
     tmp = root / f".step-{step:08d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    trained = {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    # `names`: what the method trains, fixed at the start (BAdam flips requires_grad block by block)
+    wanted = set(names) if names is not None else {n for n, p in model.named_parameters() if p.requires_grad}
+    trained = {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if n in wanted}
     save_file(trained, str(tmp / "trained.safetensors"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "rng": _rng_state()}, tmp / "state.pt")

@@ -36,10 +36,13 @@ def resolve_precision(precision: str) -> str:
 
 
 def default_threads() -> int:
+    """The cores this process may use, shared among the processes of a local multi-process run."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(1, cores // max(local_processes, 1))
 
 
 def peak_rss_mb() -> float:
@@ -61,4 +64,8 @@ def make_accelerator(precision: str):
     if AcceleratorState._shared_state and PartialState().num_processes == 1:
         if str(AcceleratorState().mixed_precision) != mixed:
             AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=mixed)
+    import torch
+
+    # cpu=True where there is no GPU: then accelerate sees torchrun's environment as a
+    # multi-process CPU run (gloo) instead of one process per rank each training alone
+    return Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available())

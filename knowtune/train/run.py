@@ -33,6 +33,7 @@ class TrainedRun:
     path: Path
     loaded: LoadedModel
     stats: TrainStats
+    is_main_process: bool = True
 
 
 def prepare_data(data: str | Path, work: Path) -> Path:
@@ -125,12 +126,14 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
         raise
     loaded.model.eval()
     if main:
-        save_trained(loaded.model, method, params, work / ADAPTER_DIR, base_model=cfg.model)
+        save_trained(loaded.model, method, params, work / ADAPTER_DIR, base_model=cfg.model,
+                     state_dict=stats.full_state)
         write_run_files(work, cfg, data_dir, stats, summary)
         shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)
         _replace(work, out)
     accelerator.wait_for_everyone()
-    return TrainedRun(path=out, loaded=loaded, stats=stats)
+    stats.full_state = None
+    return TrainedRun(path=out, loaded=loaded, stats=stats, is_main_process=main)
 
 
 def _broadcast(accelerator, value):

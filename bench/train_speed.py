@@ -1,0 +1,268 @@
+"""Training speed: knowtune's loop vs the plain transformers + peft recipe, side by side.
+
+Configurations, each in its own process, same model, data, LoRA config, optimizer steps,
+effective batch and seed:
+  A0  the tutorial recipe: transformers Trainer, peft LoRA, padding collator, fp32;
+  A1  the same, tuned with TrainingArguments alone: bf16=True, length-grouped sampling
+      (transformers 5: train_sampling_strategy="group_by_length"), threads;
+  B   knowtune's training loop with its defaults.
+Every configuration trains on exactly the same samples for whole epochs, so the real
+(non-pad) token count is the same; tokens/s = real tokens / training wall time.
+
+    python bench/train_speed.py --model smollm2-135m --lang en
+    python bench/train_speed.py --model gemma3-270m --lang zh
+    python bench/train_speed.py --all          # both, writes bench/RESULTS.md
+
+MFU: the FLOPs each configuration executes (forward 2·N·T over the linear layers, the
+input-gradient backward 2·N·T through frozen weights, the adapters' 6·r·(in+out)·T,
+attention scores, and the output head at the positions where it is computed: every
+position for A0/A1, answer positions for B) over the machine's matmul peak measured in
+the same run with a 2048² GEMM in the configuration's compute dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LORA = {"r": 16, "alpha": 32, "target_modules": ["all-linear"], "dropout": 0.0}
+LR = 1e-3
+BATCH = 8
+
+
+def samples_for(lang: str, limit: int) -> list[dict]:
+    from knowtune.data import build_samples, load_facts
+
+    facts = load_facts([ROOT / "knowtune" / "data" / "hainan" / f"facts_{lang}.jsonl"])
+    built = build_samples(facts, seed=0)
+    train = built.train[:limit]
+    seen = {s["fact"] for s in train}  # score only the facts this subset teaches
+    return train, [q for q in built.heldout if q["fact"] in seen]
+
+
+def peak_gemm_flops(dtype, threads: int, size: int = 2048, repeats: int = 10) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * size ** 3 / best
+
+
+def executed_flops(config, lengths: list[int], answer_tokens: int, head_everywhere: bool, epochs: int) -> float:
+    """FLOPs of LoRA training as executed (see the module docstring)."""
+    h, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    heads, kv = config.num_attention_heads, config.num_key_value_heads
+    head_dim = getattr(config, "head_dim", None) or h // heads
+    q, kvd = heads * head_dim, kv * head_dim
+    shapes = [(h, q), (h, kvd), (h, kvd), (q, h), (h, inter), (h, inter), (inter, h)]
+    linear = layers * sum(i * o for i, o in shapes)
+    adapters = layers * sum(LORA["r"] * (i + o) for i, o in shapes)
+    tokens = sum(lengths)
+    attention = sum(layers * 4 * n * n * q for n in lengths)  # QK^T and AV, forward
+    head_positions = tokens if head_everywhere else answer_tokens
+    head = 2 * head_positions * h * config.vocab_size
+    forward = 2 * linear * tokens + attention + head
+    backward_input = 2 * linear * tokens + 2 * attention + 2 * head  # frozen weights: input grads only
+    return epochs * (forward + backward_input + 6 * adapters * tokens)
+
+
+# ---------------------------------------------------------------- workers (one per process)
+
+def encode(tokenizer, samples, system_prompt):
+    from knowtune.data import encode_chat, with_system
+
+    return [encode_chat(tokenizer, with_system(s["messages"], system_prompt), 256) for s in samples]
+
+
+def run_trainer(args, tuned: bool) -> dict:
+    """A0/A1: the recipe of the Qwen/PEFT tutorials, Trainer + get_peft_model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    from knowtune.models import load_tokenizer, resolve_model_dir
+
+    threads = args.threads
+    torch.set_num_threads(threads)
+    model_dir, _ = resolve_model_dir(args.model)
+    tokenizer = load_tokenizer(model_dir)
+    samples, heldout = samples_for(args.lang, args.limit)
+    features = encode(tokenizer, samples, args.system_prompt)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=0.0,
+                                             target_modules="all-linear", task_type="CAUSAL_LM"))
+    data = [dict(f, attention_mask=[1] * len(f["input_ids"])) for f in features]
+    targs = TrainingArguments(
+        output_dir=args.tmp, per_device_train_batch_size=BATCH, num_train_epochs=args.epochs,
+        learning_rate=LR, lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=5, save_strategy="no",
+        report_to=[], use_cpu=True, seed=0, dataloader_num_workers=0, bf16=tuned,
+        train_sampling_strategy="group_by_length" if tuned else "random",
+        disable_tqdm=True, remove_unused_columns=False)
+    collator = DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100)
+    trainer = Trainer(model=model, args=targs, train_dataset=data, data_collator=collator)
+    start = time.perf_counter()
+    out = trainer.train()
+    seconds = time.perf_counter() - start
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    model.eval()
+    return finish(args, model, tokenizer, features, heldout, seconds, losses[-1] if losses else out.training_loss,
+                  head_everywhere=True, compute_dtype=torch.bfloat16 if tuned else torch.float32)
+
+
+def run_knowtune(args) -> dict:
+    import torch
+
+    from knowtune.config import TrainConfig
+    from knowtune.train import load_for_training, run_training
+
+    cfg = TrainConfig(model=args.model, epochs=args.epochs, learning_rate=LR, batch_size=BATCH, seed=0,
+                      params=dict(LORA), threads=args.threads, system_prompt=args.system_prompt)
+    loaded, method, params = load_for_training(cfg)
+    samples, heldout = samples_for(args.lang, args.limit)
+    start = time.perf_counter()
+    model, stats = run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params, quiet=True)
+    seconds = time.perf_counter() - start
+    model.eval()
+    features = encode(loaded.tokenizer, samples, args.system_prompt)
+    return finish(args, model, loaded.tokenizer, features, heldout, seconds, stats.final_loss,
+                  head_everywhere=False,
+                  compute_dtype=torch.bfloat16 if stats.precision == "bf16" else torch.float32)
+
+
+def finish(args, model, tokenizer, features, heldout, seconds, final_loss, *, head_everywhere, compute_dtype):
+    import torch
+
+    from knowtune.eval import answer_questions, summarise
+    from knowtune.models import resolve_model_dir
+    from knowtune.train.hardware import fast_bf16_available, peak_rss_mb
+    from transformers import AutoConfig
+
+    rss = peak_rss_mb()  # before evaluation: the training peak
+    lengths = [len(f["input_ids"]) for f in features]
+    answer_tokens = sum(sum(1 for x in f["labels"][1:] if x != -100) for f in features)
+    config = AutoConfig.from_pretrained(resolve_model_dir(args.model)[0])
+    config = getattr(config, "text_config", config)
+    flops = executed_flops(config, lengths, answer_tokens, head_everywhere, args.epochs)
+    peak = peak_gemm_flops(compute_dtype, args.threads)
+    rows = answer_questions(model, tokenizer, heldout, bf16=fast_bf16_available(), system=args.system_prompt)
+    summary = summarise(rows)
+    tokens = args.epochs * sum(lengths)
+    return {"config": args.worker, "seconds": round(seconds, 1), "tokens": tokens,
+            "tokens_per_second": round(tokens / seconds, 1), "peak_rss_mb": round(rss),
+            "final_loss": round(float(final_loss), 4), "accuracy": round(summary["accuracy"], 4),
+            "correct": summary["correct"], "total": summary["total"],
+            "achieved_gflops": round(flops / seconds / 1e9, 1), "peak_gflops": round(peak / 1e9, 1),
+            "mfu": round(flops / seconds / peak, 4), "compute_dtype": str(compute_dtype).replace("torch.", "")}
+
+
+# ---------------------------------------------------------------- driver
+
+def run_config(name: str, args) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, __file__, "--worker", name, "--model", args.model, "--lang", args.lang,
+               "--limit", str(args.limit), "--epochs", str(args.epochs), "--threads", str(args.threads),
+               "--tmp", tmp, "--system-prompt", args.system_prompt]
+        env = dict(os.environ, KNOWTUNE_NO_REEXEC="1", TOKENIZERS_PARALLELISM="false")
+        if name == "B":  # knowtune's CLI sets these itself; the worker is started directly
+            from knowtune.cli import ALLOCATOR_ENV
+
+            env.update(ALLOCATOR_ENV)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    import torch
+
+    from knowtune.train.hardware import cpu_flags
+
+    cpu = "unknown CPU"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    flags = sorted({"avx512_bf16", "amx_bf16", "avx512f"} & cpu_flags())
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, flags {', '.join(flags) or 'none'}; "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def table(model: str, lang: str, results: list[dict]) -> str:
+    by = {r["config"]: r for r in results}
+    lines = [f"### {model}, Hainan {lang} training set", "",
+             "| config | tokens/s | wall s | peak RSS MiB | final loss | held-out acc | GFLOP/s | MFU |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r['config']} | {r['tokens_per_second']:,.0f} | {r['seconds']:.0f} | {r['peak_rss_mb']:,} | "
+                     f"{r['final_loss']:.4f} | {100 * r['accuracy']:.1f}% ({r['correct']}/{r['total']}) | "
+                     f"{r['achieved_gflops']:.0f} of {r['peak_gflops']:.0f} ({r['compute_dtype']}) | "
+                     f"{100 * r['mfu']:.1f}% |")
+    if "B" in by:
+        for base in ("A0", "A1"):
+            if base in by:
+                lines.append(f"\nB/{base}: tokens/s ×{by['B']['tokens_per_second'] / by[base]['tokens_per_second']:.2f}, "
+                             f"peak RSS ×{by['B']['peak_rss_mb'] / by[base]['peak_rss_mb']:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--lang", default="en")
+    parser.add_argument("--limit", type=int, default=400, help="training samples (the same for every config)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--configs", default="A0,A1,B")
+    parser.add_argument("--system-prompt", default="You are a helpful assistant.")
+    parser.add_argument("--all", action="store_true", help="smollm2-135m/en and gemma3-270m/zh; writes RESULTS.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        result = run_knowtune(args) if args.worker == "B" else run_trainer(args, tuned=args.worker == "A1")
+        print(json.dumps(result))
+        return
+    runs = [("smollm2-135m", "en"), ("gemma3-270m", "zh")] if args.all else [(args.model, args.lang)]
+    sections = []
+    for model, lang in runs:
+        args.model, args.lang = model, lang
+        results = []
+        for name in args.configs.split(","):
+            print(f"running {name} on {model}/{lang} ...", flush=True)
+            results.append(run_config(name, args))
+            print(json.dumps(results[-1]), flush=True)
+        sections.append(table(model, lang, results))
+        print(sections[-1])
+    text = ("# Training speed: knowtune vs the transformers + peft recipe\n\n"
+            f"Machine: {machine()}.\n\nCommand: `python bench/train_speed.py "
+            f"{'--all' if args.all else f'--model {args.model} --lang {args.lang}'} --limit {args.limit} "
+            f"--epochs {args.epochs} --threads {args.threads}`; LoRA r={LORA['r']} alpha={LORA['alpha']} on all linear "
+            f"layers, batch {BATCH}, lr {LR}, {args.limit} training samples.\n\n" + "\n".join(sections))
+    if args.all or args.out != parser.get_default("out"):
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
