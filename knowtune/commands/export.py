@@ -1,0 +1,56 @@
+"""`knowtune export`: a run as a standalone model (merged HF directory or GGUF file)."""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from ..config import KnowtuneError
+from ..config.fsutil import atomic_dir
+from ..export import EXPORT_FILE, GGUF_TYPES, merge_run, save_hf, template_with_system, write_gguf
+from ..export.gguf_writer import check_gguf_supported, source_pre_tokenizer
+from ..export.hf import HF_DTYPES, export_info
+from ..train.run import ADAPTER_DIR
+from .evaluate import check_run
+
+console = Console(stderr=True)
+FORMATS = {"hf": HF_DTYPES, "gguf": GGUF_TYPES}
+
+
+def check_export_args(fmt: str, dtype: str) -> None:
+    if fmt not in FORMATS:
+        raise KnowtuneError(f"unknown format {fmt!r}; use hf or gguf", field="--format")
+    if dtype not in FORMATS[fmt]:
+        raise KnowtuneError(f"{fmt} export takes {', '.join(FORMATS[fmt])}, not {dtype!r}", field="--dtype")
+
+
+def export_command(run: Path, out: Path, fmt: str = "hf", dtype: str = "float32") -> Path:
+    """Everything checked before the output directory is touched; then written whole or not at all."""
+    check_export_args(fmt, dtype)
+    check_run(run)
+    merged = merge_run(run, run / ADAPTER_DIR)
+    if fmt == "gguf":
+        check_gguf_supported(merged.model.config)  # refuse before writing anything
+    with atomic_dir(out) as tmp:
+        if fmt == "hf":
+            save_hf(merged, tmp, dtype)
+        else:
+            template = template_with_system(merged.tokenizer.chat_template, merged.system_prompt)
+            write_gguf(merged.model, merged.tokenizer, tmp / gguf_name(run, dtype), dtype=dtype, name=run.name,
+                       chat_template=template, pre_tokenizer=source_pre_tokenizer(merged.source))
+        files = sorted(p.name for p in tmp.iterdir())
+        info = export_info(merged, run, fmt, dtype, files)
+        (tmp / EXPORT_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    del merged
+    gc.collect()
+    console.print(f"exported {run} ({info['method']} on {info['base_model']}) as {fmt} {dtype} to {out}")
+    print(out)
+    return out
+
+
+def gguf_name(run: Path, dtype: str) -> str:
+    suffix = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "q8_0": "q8_0"}[dtype]
+    return f"{run.name}-{suffix}.gguf"
