@@ -153,16 +153,19 @@ def demo(
 
 
 @app.command()
-def export(
-    run: Path = typer.Option(..., "--run", "-r", help="The run to export."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
-    format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer) or gguf (llama.cpp file, Llama models)."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf also q8_0."),
+def compare(
+    methods_: str = typer.Option(..., "--methods", help="Comma-separated methods to train, e.g. lora,dora,full (`knowtune methods` lists them)."),
+    data: str = typer.Option(..., "--data", "-d", help="A built dataset directory, or facts JSONL file(s) (comma-separated) built once for all."),
+    out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Directory for the runs and the table (written whole or not at all)."),
+    model: Optional[str] = typer.Option(None, help="Preset, model directory or .gguf (default smollm2-135m)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="One learning rate for every method (default: each method's own)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="A training key for all (--set epochs=1) or one method's parameter (--set lora.r=8)."),
 ):
-    """Merge a run's adapter into its base model and save it as a standalone model."""
-    from .commands.export import export_command
+    """Bake-off: train each method on the same data and budget, each in its own process; one table
+    (Markdown, JSON, bar chart) of trainable params, time, tokens/s, peak memory, loss, accuracy, adapter size."""
+    from .commands.bakeoff import compare_methods_command
 
-    export_command(run, out, format_, dtype)
+    compare_methods_command(methods_, data, out, model, _overrides(set_, learning_rate=lr))
 
 
 @app.command()

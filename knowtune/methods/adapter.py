@@ -24,6 +24,7 @@ from .layers import base_model, decoder_layers, freeze_all
 
 NAME = "adapter"
 SUMMARY = "Bottleneck (Houlsby) adapters after attention and feed-forward of every layer"
+DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = False
 SAVE_FORMAT = "weights"
 FROZEN_BASE = True

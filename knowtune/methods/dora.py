@@ -11,6 +11,7 @@ from .layers import wrap_peft
 
 NAME = "dora"
 SUMMARY = "Weight-decomposed LoRA (peft DoRA): LoRA plus a trained magnitude per output row"
+DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True

@@ -14,6 +14,7 @@ from .layers import decoder_layers, freeze_all, modules_named
 
 NAME = "freeze"
 SUMMARY = "Train only the last N decoder layers (and named modules); freeze the rest"
+DEFAULT_LR = 1e-4  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
 

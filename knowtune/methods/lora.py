@@ -10,6 +10,7 @@ from typing import Literal
 
 NAME = "lora"
 SUMMARY = "Low-rank adapters (peft LoRA) on the chosen linear layers"
+DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True  # base weights never change: they may be stored in bf16

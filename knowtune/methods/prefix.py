@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 NAME = "prefix"
 SUMMARY = "Prefix tuning: trained key/value prefixes in every attention layer (peft)"
+DEFAULT_LR = 1e-2  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = False
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True

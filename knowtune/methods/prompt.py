@@ -17,6 +17,7 @@ from .layers import base_model, is_meta
 
 NAME = "prompt"
 SUMMARY = "Prompt tuning: trained virtual-token embeddings before every input (peft)"
+DEFAULT_LR = 3e-2  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = False
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True

@@ -12,6 +12,7 @@ from typing import Literal
 
 NAME = "ptuning"
 SUMMARY = "P-tuning: virtual tokens from a trained MLP/LSTM encoder (peft)"
+DEFAULT_LR = 1e-2  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = False
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True

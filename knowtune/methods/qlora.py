@@ -17,6 +17,7 @@ from .layers import is_meta, require, wrap_peft
 
 NAME = "qlora"
 SUMMARY = "LoRA on a 4-bit (NF4) or 8-bit quantized base (bitsandbytes)"
+DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True

@@ -10,7 +10,8 @@ and optionally:
   USES_MODEL_FORWARD = True when the wrapper's forward must run (virtual tokens);
   FROZEN_BASE = True when the base weights never change (they may then be held in bf16);
   prepare_base(model, params) -> model: run on a freshly loaded base before trained tensors
-    are attached to it (qlora: keep bitsandbytes' CPU inference path exact).
+    are attached to it (qlora: keep bitsandbytes' CPU inference path exact);
+  DEFAULT_LR: the learning rate that suits the method (`knowtune compare` trains with it).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Method:
     frozen_base: bool
     module: ModuleType
     prepare_base: Callable[[Any, Any], Any] | None = None
+    default_lr: float | None = None
 
     def parse_params(self, data: dict | None, *, file: str | None = None,
                      lines: dict[str, int] | None = None):
@@ -76,4 +78,5 @@ def get_method(name: str) -> Method:
         make_optimizer=getattr(module, "make_optimizer", None),
         uses_model_forward=getattr(module, "USES_MODEL_FORWARD", False),
         frozen_base=getattr(module, "FROZEN_BASE", False), module=module,
-        prepare_base=getattr(module, "prepare_base", None))
+        prepare_base=getattr(module, "prepare_base", None),
+        default_lr=getattr(module, "DEFAULT_LR", None))
