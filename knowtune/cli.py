@@ -153,6 +153,19 @@ def demo(
 
 
 @app.command()
+def export(
+    run: Path = typer.Option(..., "--run", "-r", help="The run to export."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
+    format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer) or gguf (llama.cpp file, Llama models)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf also q8_0."),
+):
+    """Merge a run's adapter into its base model and save it as a standalone model."""
+    from .commands.export import export_command
+
+    export_command(run, out, format_, dtype)
+
+
+@app.command()
 def compare(
     methods_: str = typer.Option(..., "--methods", help="Comma-separated methods to train, e.g. lora,dora,full (`knowtune methods` lists them)."),
     data: str = typer.Option(..., "--data", "-d", help="A built dataset directory, or facts JSONL file(s) (comma-separated) built once for all."),
