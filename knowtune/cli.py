@@ -189,6 +189,54 @@ def methods():
     methods_command()
 
 
+@app.command()
+def inspect(model: str = typer.Argument(..., help="Preset, bundled architecture (e.g. qwen2.5-7b), model directory, config.json or .gguf.")):
+    """Print a model's module tree and parameter count, built from its configuration alone (no weights)."""
+    from .commands.inspect import inspect_command
+
+    inspect_command(model)
+
+
+@app.command()
+def params(
+    model: str = typer.Argument(..., help="Preset, bundled architecture, model directory, config.json or .gguf."),
+    method: str = typer.Option("lora", help="Fine-tuning method (`knowtune methods` lists them)."),
+    r: Optional[int] = typer.Option(None, "--r", help="The method's rank (params.r)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Comma-separated modules (params.target_modules)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any method parameter: --set alpha=16."),
+):
+    """Exact trainable parameters of a method, per module, with the formula; peft's own summary line."""
+    from .commands.inspect import params_command
+
+    params_command(model, method, r=r, target=target, sets=_overrides(set_))
+
+
+@app.command()
+def estimate(
+    model: Optional[str] = typer.Argument(None, help="Preset, bundled architecture, model directory, config.json or .gguf."),
+    method: str = typer.Option("lora", help="Fine-tuning method."),
+    r: Optional[int] = typer.Option(None, "--r", help="The method's rank (params.r)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Comma-separated modules (params.target_modules)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any method parameter: --set alpha=16."),
+    bits: Optional[int] = typer.Option(None, help="Storage of the frozen base: 32, 16, 8 or 4 (default: what `knowtune train` does)."),
+    batch: int = typer.Option(8, help="Samples per micro-batch."),
+    seq: int = typer.Option(256, help="Tokens per sample (padded length)."),
+    answer_tokens: Optional[int] = typer.Option(None, help="Tokens that carry a label, per micro-batch (default: all)."),
+    precision: str = typer.Option("bf16", help="Compute precision: bf16 (autocast) or fp32."),
+    checkpointing: bool = typer.Option(False, "--checkpointing", help="Assume gradient checkpointing."),
+    llamafactory_table: bool = typer.Option(False, "--llamafactory-table", help="LLaMA-Factory's hardware table beside our estimates."),
+):
+    """Peak training memory: weights, gradients, optimizer states, activations and logits."""
+    from .commands.estimate import check_estimate_args, estimate_command, llamafactory_command
+
+    check_estimate_args(model, llamafactory_table)
+    if llamafactory_table:
+        llamafactory_command()
+        return
+    estimate_command(model, method, r=r, target=target, sets=_overrides(set_), bits=bits, batch=batch, seq=seq,
+                     answer_tokens=answer_tokens, precision=precision, checkpointing=checkpointing)
+
+
 ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36), "MALLOC_TOP_PAD_": str(1 << 28)}
 
 
