@@ -77,11 +77,14 @@ def train(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its newest checkpoint."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based weights (.bin): unpickling can run code."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow a model directory's own Python code to run."),
 ):
     """Fine-tune a model on a knowledge set; writes adapter, config, metrics and loss curve."""
     from .commands.train import train_command
 
-    overrides = _overrides(set_, model=model, method=method, epochs=epochs, learning_rate=lr, seed=seed)
+    overrides = _overrides(set_, model=model, method=method, epochs=epochs, learning_rate=lr, seed=seed,
+                           allow_pickle=allow_pickle or None, trust_remote_code=trust_remote_code or None)
     train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides,
                   resume=resume)
 
@@ -253,15 +256,33 @@ def _stable_allocator() -> None:
         os.execve(sys.executable, [sys.executable, "-m", "knowtune.cli", *sys.argv[1:]], env)
 
 
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM (what job schedulers send) both end in KeyboardInterrupt, so a run
+    saves its checkpoint and output directories are cleaned, even when a parent shell started
+    us with SIGINT ignored."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> None:
     if argv is None:
         _stable_allocator()
+        _interrupt_on_signals()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from .commands.quiet import quiet_libraries
 
     quiet_libraries()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # typer returns 130 after Ctrl-C instead of raising
+        if isinstance(code, int) and code:
+            if code == 130:
+                print("interrupted", file=sys.stderr)
+            sys.exit(code)
     except KnowtuneError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)

@@ -56,3 +56,40 @@ def test_bad_input_leaves_no_partial_directory(tiny_qwen, tmp_path):
     proc = subprocess.run(train_cmd(bad, tiny_qwen, tmp_path / "run"), env=ENV, capture_output=True, text=True)
     assert proc.returncode == 2
     assert [p.name for p in tmp_path.iterdir()] == ["bad.jsonl"]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tiny_qwen, facts_file, tmp_path):
+    run = tmp_path / "run"
+    partial = tmp_path / ".run.partial" / "checkpoints"
+    proc = subprocess.Popen(train_cmd(facts_file, tiny_qwen, run), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list(partial.glob("step-*")):
+        time.sleep(0.02)  # wait until training is under way
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "checkpoint saved" in err and "Traceback" not in err
+    assert [p for p in partial.glob("step-*") if (p / "step.json").is_file()] and not run.exists()
+    resumed = subprocess.run(train_cmd(facts_file, tiny_qwen, run, "--resume"), env=ENV, capture_output=True,
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (run / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_pickle_weights_refused_unless_allowed(tiny_qwen, facts_file, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_qwen, pickled)
+    weights = pickled / "model.safetensors"
+    torch.save(load_file(str(weights)), pickled / "pytorch_model.bin")
+    weights.unlink()
+    proc = subprocess.run([sys.executable, "-m", "knowtune.cli", "train", "--data", str(facts_file), "--model",
+                           str(pickled), "--out", str(tmp_path / "run"), "--epochs", "1"], env=ENV,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--allow-pickle" in proc.stderr and proc.stderr.count("\n") == 1
