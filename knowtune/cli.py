@@ -92,15 +92,26 @@ def train(
 @app.command("eval")
 def eval_(
     run: Optional[Path] = typer.Option(None, "--run", "-r", help="Run directory to evaluate."),
+    runs: Optional[str] = typer.Option(None, "--runs", help="Compare several runs: comma-separated run directories."),
     model: Optional[str] = typer.Option(None, help="Evaluate a base model instead (needs --questions)."),
     questions: Optional[Path] = typer.Option(None, help='Questions JSONL: {"question": str, "answers": [str]} per line (default: the run\'s held-out set).'),
-    base: bool = typer.Option(False, "--base", help="Also score the run's base model on the same questions."),
-    out: Optional[Path] = typer.Option(None, help="Where to write answers and metrics (default RUN/eval)."),
+    base: bool = typer.Option(True, "--base/--no-base", help="Also score the run's base model on the same questions."),
+    rag: bool = typer.Option(True, "--rag/--no-rag", help="Also answer with BM25-retrieved passages of the knowledge base in the prompt."),
+    top_k: int = typer.Option(3, "--top-k", help="Passages retrieved per question."),
+    probes: bool = typer.Option(True, "--probes/--no-probes", help="Score the general-knowledge probe (forgetting)."),
+    hallucination: bool = typer.Option(True, "--hallucination/--no-hallucination", help="Ask questions the knowledge base cannot answer and count confident answers."),
+    unanswerable: Optional[Path] = typer.Option(None, help='Unanswerable questions JSONL, {"question": str} per line (default: the bundled Hainan set when the knowledge is about Hainan).'),
+    kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge base to retrieve from: a run, a built dataset or facts JSONL (default: the run's own)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Questions answered per batch."),
+    out: Optional[Path] = typer.Option(None, help="Where to write answers, metrics and reports (default RUN/eval)."),
 ):
-    """Score a run (or a base model) on held-out questions; prints `accuracy: NN.N% (k/n)`."""
-    from .commands.evaluate import eval_command
+    """Did it learn, did it forget, would RAG do better: held-out accuracy and overlap metrics, perplexity,
+    retrieval, probe and hallucination passes; JSON, Markdown and HTML reports. Prints `accuracy: NN.N% (k/n)`."""
+    from .commands.evaluate import EvalOptions, eval_command
 
-    eval_command(run, model, questions, base, out)
+    options = EvalOptions(questions=questions, base=base, rag=rag, top_k=top_k, probes=probes,
+                          hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size)
+    eval_command(run, model, out, options, runs=runs)
 
 
 @app.command()

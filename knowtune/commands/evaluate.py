@@ -20,8 +20,8 @@ from ..eval import accuracy_line, answer_questions, load_questions, summarise
 from ..eval.full_report import acc, build_report, pct
 from ..eval.rag import build_index
 from ..eval.results import combine, write_answers, write_reports
-from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_path, knowledge_of_run,
-                            load_unanswerable, main_lang, probe_file)
+from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_dataset, knowledge_of_path,
+                            knowledge_of_run, load_unanswerable, main_lang, probe_file)
 from ..eval.suite import EvalPlan, evaluate_model
 from ..train.hardware import fast_bf16_available
 from ..train.run import ADAPTER_DIR, RUN_FILE
@@ -77,9 +77,9 @@ def eval_command(run: Path | None, model: str | None, out: Path | None, options:
     return eval_model(model, options, out)
 
 
-def check_run(run: Path) -> None:
+def check_run(run: Path, option: str = "--run") -> None:
     if not (run / ADAPTER_DIR).is_dir():
-        raise KnowtuneError("not a run directory (no adapter/)", file=str(run), field="--run")
+        raise KnowtuneError("not a run directory (no adapter/)", file=str(run), field=option)
 
 
 def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, options: EvalOptions) -> EvalPlan:
@@ -97,6 +97,11 @@ def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, opti
         path = options.unanswerable or default_unanswerable(lang, subjects - {""})
         plan.unanswerable = load_unanswerable(path) if path else []
     return plan
+
+
+def demo_plan(heldout: list[dict], data_dir: Path, system: str) -> EvalPlan:
+    """The demo's plan: held-out questions with retrieval and the general probe (what fits its budget)."""
+    return make_plan(heldout, knowledge_of_dataset(data_dir), system, EvalOptions(hallucination=False))
 
 
 def plan_info(plan: EvalPlan, questions_file: Path | str, options: EvalOptions) -> dict:
@@ -130,7 +135,8 @@ def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None
         passes = {"base": cache[key], **passes}
     del loaded
     gc.collect()
-    info = {"run": str(run), "model": meta["base_model"], "method": meta["method"], **plan_info(plan, questions_file, options)}
+    info = {"run": str(run), "model": meta["base_model"], "method": meta["method"],
+            **plan_info(plan, questions_file, options)}
     results = combine(passes, info)
     losses = run_info.get("train", {}).get("losses")
     doc = build_report(f"knowtune eval: {run.name}", results, passes, losses)
@@ -191,7 +197,7 @@ def show(results: dict, out: Path) -> None:
         console.print(f"unanswerable ({results['labels'].get(who, who)}): {h['asserts']}/{h['total']} "
                       f"confident answers, {h['declines']} declined")
     info = results["info"]
-    console.print(f"{info['answers_generated']} answers in {info['answering_seconds']:.0f} s; "
+    console.print(f"{info['answers generated']} answers in {info['answering seconds']:.0f} s; "
                   f"report: {out / 'report.html'}")
     if "base" in results:
         print(f"base  {accuracy_line(results['base'])}")

@@ -1,14 +1,9 @@
-"""Before/after tables: on the console (rich), as Markdown, as JSON."""
+"""The before/after table of the demo on the console (rich); files are full_report.py's."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from rich.console import Console
 from rich.table import Table
-
-from .evaluate import accuracy_line
 
 
 def _pct(summary: dict) -> str:
@@ -41,32 +36,3 @@ def print_before_after(before_sum: dict, after_sum: dict, before: list[dict], af
     for q, b, a, bc, ac in examples(before, after):
         ex.add_row(q, ("✓ " if bc else "✗ ") + b, ("✓ " if ac else "✗ ") + a)
     console.print(ex)
-
-
-def markdown_report(title: str, before_sum: dict, after_sum: dict, before: list[dict], after: list[dict],
-                    info: dict) -> str:
-    lines = [f"# {title}", ""]
-    for key, value in info.items():
-        lines.append(f"- **{key}**: {value}")
-    lines += ["", "## Held-out accuracy", "",
-              "Questions phrased in forms never used in training, scored by normalised containment "
-              "of the answer or an alias.", "",
-              "| category | before | after |", "|---|---:|---:|"]
-    for cat, b in before_sum["by_category"].items():
-        a = after_sum["by_category"].get(cat, {"accuracy": 0, "correct": 0, "total": 0})
-        lines.append(f"| {cat} | {_pct(b)} | {_pct(a)} |")
-    lines.append(f"| **all** | **{_pct(before_sum)}** | **{_pct(after_sum)}** |")
-    lines += ["", "## Example answers", "", "| question | before | after |", "|---|---|---|"]
-    for q, b, a, bc, ac in examples(before, after, n=10):
-        cell = lambda text, ok: ("✓ " if ok else "✗ ") + text.replace("|", "\\|").replace("\n", " ")  # noqa: E731
-        lines.append(f"| {q} | {cell(b, bc)} | {cell(a, ac)} |")
-    lines += ["", "![loss curve](loss.png)", "", f"Before: {accuracy_line(before_sum)}  ",
-              f"After: {accuracy_line(after_sum)}", ""]
-    return "\n".join(lines)
-
-
-def write_report(run_dir: str | Path, markdown: str, metrics: dict) -> None:
-    run_dir = Path(run_dir)
-    (run_dir / "report.md").write_text(markdown, encoding="utf-8")
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n",
-                                          encoding="utf-8")

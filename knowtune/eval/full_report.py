@@ -1,0 +1,140 @@
+"""The report of one evaluation: did it learn, did it forget, does it make things up, would RAG do better."""
+
+from __future__ import annotations
+
+from .document import Doc
+from .evaluate import accuracy_line
+from .plots import bars_png, grouped_png, loss_png
+from .suite import Pass
+
+METRIC_NOTE = (
+    "accuracy: the reply contains the answer or an alias (normalised). Exact match, token F1, ROUGE-1/2/L "
+    "(F-measures) and corpus BLEU-4 compare the reply's words (jieba-segmented for Chinese) with the gold "
+    "answer sentence the model was taught and with each accepted answer, keeping the best. Perplexity: "
+    "of the gold sentence, teacher-forced under the chat template (answer tokens only; lower is better). "
+    "Latency: seconds per answer, answered in batches.")
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def acc(summary: dict) -> str:
+    return f"{pct(summary['accuracy'])} ({summary['correct']}/{summary['total']})"
+
+
+def build_report(title: str, results: dict, passes: dict[str, dict[str, Pass]],
+                 losses: list | None = None) -> Doc:
+    doc = Doc(title)
+    doc.bullets([f"{k}: {v}" for k, v in results["info"].items()])
+    doc.para(headline(results))
+    _knowledge(doc, results)
+    _categories(doc, results)
+    _hallucination(doc, results, passes)
+    _forgetting(doc, results)
+    if losses is not None:
+        doc.heading("Training loss")
+        doc.image("loss.png", loss_png(losses, f"{results['info'].get('method', '')} training loss"),
+                  "training loss curve")
+    _examples(doc, results, passes)
+    lines = [f"{results['labels'][k]}: {accuracy_line(results['knowledge'][k])}" for k in results["knowledge"]]
+    doc.para("  \n".join(lines))
+    return doc
+
+
+def headline(results: dict) -> str:
+    """The answer to the project's question, in one paragraph."""
+    k, labels = results["knowledge"], results["labels"]
+    parts = [f"{labels[name]} {pct(s['accuracy'])}" for name, s in k.items()]
+    text = "Held-out accuracy: " + ", ".join(parts) + "."
+    forgetting = results["forgetting"]
+    if "drop_points" in forgetting:
+        drop = forgetting["drop_points"]
+        change = f"{drop:.1f} points lost" if drop > 0 else f"{-drop:.1f} points gained" if drop < 0 else "unchanged"
+        text += (f" General-knowledge probe: {pct(forgetting['base']['accuracy'])} before, "
+                 f"{pct(forgetting['model']['accuracy'])} after ({change}).")
+    hallucination = results["hallucination"]
+    if hallucination:
+        text += " Confident answers to unanswerable questions: " + ", ".join(
+            f"{labels.get(who, who)} {h['asserts']}/{h['total']}" for who, h in hallucination.items()) + "."
+    return text
+
+
+def _knowledge(doc: Doc, results: dict) -> None:
+    doc.heading("Knowledge: held-out questions")
+    doc.para(METRIC_NOTE)
+    rows = []
+    for name, s in results["knowledge"].items():
+        ppl = s.get("perplexity")
+        rows.append([results["labels"][name], acc(s), pct(s["exact_match"]), pct(s["f1"]), pct(s["rouge1"]),
+                     pct(s["rouge2"]), pct(s["rougeL"]), f"{100 * s['bleu4']:.1f}",
+                     "—" if ppl is None else f"{ppl:.2f}", f"{s['seconds_per_answer']:.3f}"])
+    doc.table(["system", "accuracy", "exact match", "token F1", "ROUGE-1", "ROUGE-2", "ROUGE-L", "BLEU-4",
+               "perplexity", "s/answer"], rows)
+    rag = [s for name, s in results["knowledge"].items() if name.endswith("_rag")]
+    if rag and rag[0].get("retrieval_recall") is not None:
+        doc.para(f"Retrieval: BM25 over the knowledge base, top {rag[0]['top_k']} passages; the gold passage "
+                 f"was among them for {pct(rag[0]['retrieval_recall'])} of the questions.")
+    values = {results["labels"][n]: 100 * s["accuracy"] for n, s in results["knowledge"].items()}
+    doc.image("systems.png", bars_png(values, "Held-out accuracy by system"), "accuracy by system")
+
+
+def _categories(doc: Doc, results: dict) -> None:
+    knowledge = results["knowledge"]
+    categories = list(dict.fromkeys(c for s in knowledge.values() for c in s["by_category"]))
+    if len(categories) < 2:
+        return
+    doc.heading("Held-out accuracy by category")
+    rows, groups = [], {}
+    for cat in categories:
+        cells = {n: s["by_category"].get(cat) for n, s in knowledge.items()}
+        rows.append([cat] + [acc(c) if c else "—" for c in cells.values()])
+        groups[cat] = {results["labels"][n]: 100 * c["accuracy"] for n, c in cells.items() if c}
+    doc.table(["category"] + [results["labels"][n] for n in knowledge], rows)
+    doc.image("categories.png", grouped_png(groups, "Held-out accuracy by category"), "accuracy by category")
+
+
+def _hallucination(doc: Doc, results: dict, passes: dict) -> None:
+    hallucination = results["hallucination"]
+    if not hallucination:
+        return
+    doc.heading("Hallucination: questions the knowledge base cannot answer")
+    doc.para("Questions about the same subjects whose answers are not in the knowledge base. A reply "
+             "declines (says it does not know), hedges (maybe, probably...) or asserts; every assertion is "
+             "a confident wrong answer. Confidence: mean token probability of the asserting replies.")
+    rows = [[results["labels"].get(who, who), h["declines"], h["hedges"], f"{h['asserts']}/{h['total']}",
+             pct(h["hallucination_rate"]), pct(h["assert_confidence"])] for who, h in hallucination.items()]
+    doc.table(["model", "declines", "hedges", "confident answers", "hallucination rate", "confidence"], rows)
+    who = list(hallucination)
+    sample = list(zip(*(passes[w]["unanswerable"].rows for w in who)))[:5]
+    doc.table(["question"] + [results["labels"].get(w, w) for w in who],
+              [[group[0]["question"]] + [f"[{r['kind']}] {r['reply']}" for r in group] for group in sample],
+              [False] * (len(who) + 1))
+
+
+def _forgetting(doc: Doc, results: dict) -> None:
+    forgetting = results["forgetting"]
+    if not forgetting:
+        return
+    doc.heading("Forgetting: general-knowledge probe")
+    doc.para("Very easy world-knowledge questions that have nothing to do with the knowledge base: "
+             "what fine-tuning cost.")
+    rows = [[results["labels"].get(who, who), acc(s)] for who, s in forgetting.items() if who != "drop_points"]
+    if "drop_points" in forgetting:
+        rows.append(["drop (points)", f"{forgetting['drop_points']:.1f}"])
+    doc.table(["model", "probe accuracy"], rows)
+
+
+def _examples(doc: Doc, results: dict, passes: dict, n: int = 8) -> None:
+    columns = [(who, name) for who in passes for name in ("heldout", "rag") if name in passes[who]]
+    if not columns:
+        return
+    doc.heading("Example answers")
+    table = list(zip(*(passes[who][name].rows for who, name in columns)))
+    last = len(columns) - 1
+    # questions where the systems disagree first: they show what each approach changes
+    table.sort(key=lambda group: (len({r["correct"] for r in group}) == 1, not group[last]["correct"]))
+    labels = [results["labels"][who if name == "heldout" else f"{who}_rag"] for who, name in columns]
+    rows = [[group[0]["question"], group[0].get("gold", "")]
+            + [("✓ " if r["correct"] else "✗ ") + r["reply"] for r in group] for group in table[:n]]
+    doc.table(["question", "gold"] + labels, rows, [False] * (len(labels) + 2))

@@ -1,0 +1,50 @@
+"""How likely a model finds a given answer: teacher-forced token log-probabilities.
+
+The answer is scored as the assistant turn of the chat (system prompt + question), the
+same tokens the training loss counts: the answer text and the template's end-of-turn
+marker. Perplexity of a set = exp(mean negative log-likelihood per answer token over all
+answers), so it is directly comparable with exp(training loss).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..data import IGNORE, encode_chat, pad_batch, with_system
+
+
+def answer_logprobs(model, tokenizer, chats: list[tuple[str, str]], *, system: str | None = None,
+                    batch_size: int = 8, max_len: int = 1024) -> list[list[float]]:
+    """Per-token log-probabilities of each (question, answer) pair's answer tokens."""
+    import torch
+
+    encoded = [encode_chat(tokenizer, with_system([{"role": "user", "content": q},
+                                                   {"role": "assistant", "content": a}], system), max_len)
+               for q, a in chats]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    out: list[list[float]] = []
+    for start in range(0, len(encoded), batch_size):
+        batch = {k: v.to(device) for k, v in pad_batch(encoded[start:start + batch_size], pad_id).items()}
+        labels = batch.pop("labels")
+        with torch.inference_mode():
+            logits = model(**batch).logits[:, :-1]
+        targets = labels[:, 1:]
+        for row in range(targets.shape[0]):
+            keep = targets[row] != IGNORE
+            # log_softmax only over the answer positions: the full logits of a large vocabulary are big
+            logp = torch.log_softmax(logits[row][keep].float(), dim=-1)
+            out.append(logp.gather(1, targets[row][keep].unsqueeze(1)).squeeze(1).tolist())
+    return out
+
+
+def perplexity(logprobs: list[list[float]]) -> float | None:
+    tokens = sum(len(lp) for lp in logprobs)
+    if tokens == 0:
+        return None
+    return math.exp(-sum(sum(lp) for lp in logprobs) / tokens)
+
+
+def mean_probability(logprobs: list[float]) -> float | None:
+    """Mean token probability of one answer: how sure the model is of its own words."""
+    return sum(math.exp(x) for x in logprobs) / len(logprobs) if logprobs else None

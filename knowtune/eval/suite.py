@@ -1,0 +1,123 @@
+"""Every pass of one model over an evaluation plan.
+
+- heldout: the held-out questions, bare: accuracy, overlap metrics, perplexity of the gold;
+- rag: the same questions with the top-k retrieved passages in the prompt;
+- probe: the general-knowledge probe (what fine-tuning may have made it forget);
+- unanswerable: questions whose answers are not in the knowledge base (hallucinations).
+Answers are generated in left-padded greedy batches; latencies are per answer, batched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager
+
+from .evaluate import answer_questions, summarise
+from .likelihood import answer_logprobs, mean_probability, perplexity
+from .metrics import overlap_summary, reply_scores
+from .rag import PassageIndex, rag_prompt, retrieve
+from .refusal import classify_reply, hallucination_summary
+
+Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
+"""(label, total) -> a context giving a callback that advances by n answers."""
+
+
+@dataclass
+class EvalPlan:
+    heldout: list[dict]
+    gold: list[str]
+    """The gold answer of each held-out question (sources.KnowledgeBase.gold)."""
+    system: str = ""
+    """The run's system prompt: every question to the run's model and to its base uses it."""
+    index: PassageIndex | None = None
+    top_k: int = 3
+    probes: list[dict] = field(default_factory=list)
+    unanswerable: list[dict] = field(default_factory=list)
+    bf16: bool = False
+    batch_size: int = 32
+    max_new_tokens: int = 32
+
+
+@dataclass
+class Pass:
+    rows: list[dict]
+    summary: dict
+
+
+def evaluate_model(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> dict[str, Pass]:
+    """The passes the plan asks for, keyed heldout, rag, probe, unanswerable."""
+    passes = {"heldout": knowledge_pass(model, tokenizer, plan, label, progress)}
+    if plan.index is not None:
+        passes["rag"] = rag_pass(model, tokenizer, plan, f"{label} + RAG", progress)
+    if plan.probes:
+        passes["probe"] = probe_pass(model, tokenizer, plan, f"{label}: general probe", progress)
+    if plan.unanswerable:
+        passes["unanswerable"] = unanswerable_pass(model, tokenizer, plan, f"{label}: unanswerable", progress)
+    return passes
+
+
+def _ask(model, tokenizer, plan: EvalPlan, questions: list[dict], label: str, progress: Progress | None,
+         user_texts: list[str] | None = None) -> tuple[list[dict], float]:
+    context = progress(label, len(questions)) if progress else contextlib.nullcontext(None)
+    start = time.perf_counter()
+    with context as advance:
+        rows = answer_questions(model, tokenizer, questions, bf16=plan.bf16, batch_size=plan.batch_size,
+                                max_new_tokens=plan.max_new_tokens, progress=advance, system=plan.system,
+                                user_texts=user_texts)
+    return rows, time.perf_counter() - start
+
+
+def _with_overlap(rows: list[dict], plan: EvalPlan, seconds: float) -> dict:
+    references = [list(dict.fromkeys([gold, *row["answers"]])) for gold, row in zip(plan.gold, rows)]
+    for row, gold, refs in zip(rows, plan.gold, references):
+        row["gold"] = gold
+        row.update({k: round(v, 4) for k, v in reply_scores(row["reply"], refs).items()})
+    return {**summarise(rows), **overlap_summary([r["reply"] for r in rows], references),
+            "seconds": round(seconds, 2)}
+
+
+def knowledge_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
+    rows, seconds = _ask(model, tokenizer, plan, plan.heldout, label, progress)
+    summary = _with_overlap(rows, plan, seconds)
+    logprobs = answer_logprobs(model, tokenizer, [(q["question"], g) for q, g in zip(plan.heldout, plan.gold)],
+                               system=plan.system)
+    summary["perplexity"] = perplexity(logprobs)
+    return Pass(rows, summary)
+
+
+def rag_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
+    start = time.perf_counter()
+    found = [retrieve(plan.index, q["question"], plan.top_k) for q in plan.heldout]
+    retrieval = time.perf_counter() - start
+    texts = [rag_prompt(q["question"], passages) for q, passages in zip(plan.heldout, found)]
+    rows, seconds = _ask(model, tokenizer, plan, plan.heldout, label, progress, user_texts=texts)
+    per_answer = (seconds + retrieval) / max(len(rows), 1)
+    indexed = set(plan.index.passages)
+    for row, passages, gold in zip(rows, found, plan.gold):
+        # None: the gold is no passage (a held-out QA record), so retrieval cannot find it
+        row.update(passages=passages, gold_retrieved=gold in passages if gold in indexed else None,
+                   seconds=round(per_answer, 4))
+    summary = _with_overlap(rows, plan, seconds + retrieval)
+    findable = [r["gold_retrieved"] for r in rows if r["gold_retrieved"] is not None]
+    summary["retrieval_recall"] = sum(findable) / len(findable) if findable else None
+    summary["top_k"] = plan.top_k
+    return Pass(rows, summary)
+
+
+def probe_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
+    rows, seconds = _ask(model, tokenizer, plan, plan.probes, label, progress)
+    return Pass(rows, {**summarise(rows), "seconds": round(seconds, 2)})
+
+
+def unanswerable_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
+    questions = [{**q, "answers": []} for q in plan.unanswerable]
+    rows, seconds = _ask(model, tokenizer, plan, questions, label, progress)
+    logprobs = answer_logprobs(model, tokenizer, [(r["question"], r["reply"]) for r in rows], system=plan.system)
+    for row, lp in zip(rows, logprobs):
+        confidence = mean_probability(lp) if row["reply"].strip() else None
+        row.update(kind=classify_reply(row["reply"]),
+                   confidence=None if confidence is None else round(confidence, 4))
+        del row["correct"], row["answers"]
+    return Pass(rows, {**hallucination_summary(rows), "seconds": round(seconds, 2)})
