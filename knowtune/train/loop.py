@@ -194,6 +194,8 @@ def _adapter_inputs_uncast(model, precision: str):
 
     if precision != "bf16" or not hasattr(model, "peft_config"):
         return contextlib.nullcontext()
+    if any(config.peft_type != "LORA" for config in model.peft_config.values()):
+        return contextlib.nullcontext()  # only LoRA layers (LoRA, DoRA, QLoRA) have the switch; IA3's do not
     from peft.helpers import disable_input_dtype_casting
 
     return disable_input_dtype_casting(model)
