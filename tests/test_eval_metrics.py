@@ -23,7 +23,13 @@ def test_exact_match_and_token_f1_by_hand():
     assert exact_match(["haikou", "city"], ["haikou"]) == 0.0
     assert token_f1(["haikou"], GOLD) == pytest.approx(2 * (1 * 1 / 6) / (1 + 1 / 6))  # 2/7
     assert token_f1(["sanya"], GOLD) == 0.0
-    assert token_f1([], []) == 1.0
+    assert token_f1([], []) == 0.0 and exact_match([], []) == 0.0  # an empty reply never matches
+
+
+def test_an_empty_reply_and_texts_too_short_for_bigrams_score_zero():
+    assert reply_scores("", ["Haikou"]) == {k: 0.0 for k in ("exact_match", "f1", "rouge1", "rouge2", "rougeL")}
+    assert reply_scores("...", ["The capital of Hainan is Haikou.", "Haikou"])["rouge2"] == 0.0
+    assert rouge_n(["haikou"], ["haikou"], 2) == 0.0 and rouge_n(["haikou"], ["haikou"], 1) == 1.0
 
 
 def test_rouge_by_hand():

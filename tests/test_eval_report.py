@@ -105,7 +105,7 @@ def test_markdown_and_html_reports_with_embedded_images(full_eval):
         assert heading in markdown
     assert "| fine-tuned + RAG |" in markdown
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
-    assert {"systems.png", "categories.png", "loss.png"} <= set(images)
+    assert {"scorecard.png", "systems.png", "categories.png", "loss.png"} <= set(images)
     html = (out / "report.html").read_text(encoding="utf-8")
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert len(embedded) == len(images) and not re.search(r'src="(?!data:)', html)

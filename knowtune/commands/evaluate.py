@@ -100,8 +100,11 @@ def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, opti
 
 
 def demo_plan(heldout: list[dict], data_dir: Path, system: str) -> EvalPlan:
-    """The demo's plan: held-out questions with retrieval and the general probe (what fits its budget)."""
-    return make_plan(heldout, knowledge_of_dataset(data_dir), system, EvalOptions(hallucination=False))
+    """The demo's plan: held-out questions with retrieval and the general probe (what fits its time
+    budget); perplexity and hallucinations are left to `knowtune eval`."""
+    plan = make_plan(heldout, knowledge_of_dataset(data_dir), system, EvalOptions(hallucination=False))
+    plan.perplexity = False
+    return plan
 
 
 def plan_info(plan: EvalPlan, questions_file: Path | str, options: EvalOptions) -> dict:

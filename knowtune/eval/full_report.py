@@ -28,6 +28,7 @@ def build_report(title: str, results: dict, passes: dict[str, dict[str, Pass]],
     doc = Doc(title)
     doc.bullets([f"{k}: {v}" for k, v in results["info"].items()])
     doc.para(headline(results))
+    _scorecard(doc, results)
     _knowledge(doc, results)
     _categories(doc, results)
     _hallucination(doc, results, passes)
@@ -58,6 +59,23 @@ def headline(results: dict) -> str:
         text += " Confident answers to unanswerable questions: " + ", ".join(
             f"{labels.get(who, who)} {h['asserts']}/{h['total']}" for who, h in hallucination.items()) + "."
     return text
+
+
+def _scorecard(doc: Doc, results: dict) -> None:
+    """Learned, forgot, made up: base and fine-tuned side by side in one chart."""
+    k, labels = results["knowledge"], results["labels"]
+    if "base" not in k:
+        return
+    pair = lambda base, model: {labels["base"]: 100 * base, labels["model"]: 100 * model}  # noqa: E731
+    groups = {"held-out accuracy": pair(k["base"]["accuracy"], k["model"]["accuracy"])}
+    forgetting, hallucination = results["forgetting"], results["hallucination"]
+    if "drop_points" in forgetting:
+        groups["general probe"] = pair(forgetting["base"]["accuracy"], forgetting["model"]["accuracy"])
+    if {"base", "model"} <= set(hallucination):
+        groups["confident answers to\nunanswerable questions"] = pair(
+            hallucination["base"]["hallucination_rate"], hallucination["model"]["hallucination_rate"])
+    doc.image("scorecard.png", grouped_png(groups, "Before and after fine-tuning", "%"),
+              "before and after fine-tuning")
 
 
 def _knowledge(doc: Doc, results: dict) -> None:

@@ -33,8 +33,8 @@ def ngrams(tokens: list[str], n: int) -> Counter:
 
 
 def _f1(overlap: int, predicted: int, reference: int) -> float:
-    if predicted == 0 and reference == 0:
-        return 1.0
+    """Nothing shared scores 0, also when both sides are empty: an empty reply (or a text too
+    short to hold one n-gram) never matches."""
     if overlap == 0:
         return 0.0
     precision, recall = overlap / predicted, overlap / reference
@@ -42,7 +42,7 @@ def _f1(overlap: int, predicted: int, reference: int) -> float:
 
 
 def exact_match(reply: list[str], reference: list[str]) -> float:
-    return float(reply == reference)
+    return float(bool(reply) and reply == reference)
 
 
 def token_f1(reply: list[str], reference: list[str]) -> float:

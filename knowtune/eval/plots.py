@@ -5,6 +5,13 @@ from __future__ import annotations
 import io
 
 COLOURS = ["#9aa5b1", "#4c9be8", "#e8833a", "#3aa65b", "#a66bd3", "#d64550"]
+SYSTEM_COLOURS = {"base": COLOURS[0], "base + RAG": COLOURS[1], "fine-tuned": COLOURS[2],
+                  "fine-tuned + RAG": COLOURS[3], "model": COLOURS[0], "model + RAG": COLOURS[1]}
+"""One colour per system in every chart of a report."""
+
+
+def colour(name: str, k: int) -> str:
+    return SYSTEM_COLOURS.get(name, COLOURS[k % len(COLOURS)])
 
 
 def _figure(width: float = 6.4, height: float = 3.6):
@@ -42,7 +49,7 @@ def bars_png(values: dict[str, float], title: str, ylabel: str = "held-out accur
     """One bar per system (base, base + RAG, fine-tuned...), labelled with its value."""
     plt, fig, ax = _figure(6.4, 3.4)
     names = list(values)
-    bars = ax.bar(names, [values[n] for n in names], color=COLOURS[:len(names)])
+    bars = ax.bar(names, [values[n] for n in names], color=[colour(n, k) for k, n in enumerate(names)])
     ax.bar_label(bars, fmt="%.1f")
     ax.set_ylim(0, 105)
     ax.set_ylabel(ylabel)
@@ -58,8 +65,10 @@ def grouped_png(groups: dict[str, dict[str, float]], title: str, ylabel: str = "
     width = 0.8 / max(len(series), 1)
     for k, name in enumerate(series):
         xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(groups))]
-        ax.bar(xs, [inner.get(name, 0.0) for inner in groups.values()], width, label=name,
-               color=COLOURS[k % len(COLOURS)])
+        bars = ax.bar(xs, [inner.get(name, 0.0) for inner in groups.values()], width, label=name,
+                      color=colour(name, k))
+        if len(groups) * len(series) <= 12:  # few bars: their values fit above them
+            ax.bar_label(bars, fmt="%.0f", fontsize=8)
     ax.set_xticks(range(len(groups)), list(groups), rotation=20 if len(groups) > 4 else 0, ha="right"
                   if len(groups) > 4 else "center")
     ax.set_ylim(0, 122)  # the band above 100 holds the legend, clear of the bars

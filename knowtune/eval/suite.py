@@ -38,6 +38,8 @@ class EvalPlan:
     bf16: bool = False
     batch_size: int = 32
     max_new_tokens: int = 32
+    perplexity: bool = True
+    """Score the gold answers' perplexity (a forward pass per batch; the demo skips it for time)."""
 
 
 @dataclass
@@ -81,9 +83,9 @@ def _with_overlap(rows: list[dict], plan: EvalPlan, seconds: float) -> dict:
 def knowledge_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
     rows, seconds = _ask(model, tokenizer, plan, plan.heldout, label, progress)
     summary = _with_overlap(rows, plan, seconds)
-    logprobs = answer_logprobs(model, tokenizer, [(q["question"], g) for q, g in zip(plan.heldout, plan.gold)],
-                               system=plan.system)
-    summary["perplexity"] = perplexity(logprobs)
+    if plan.perplexity:
+        chats = [(q["question"], g) for q, g in zip(plan.heldout, plan.gold)]
+        summary["perplexity"] = perplexity(answer_logprobs(model, tokenizer, chats, system=plan.system))
     return Pass(rows, summary)
 
 
