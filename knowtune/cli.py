@@ -153,6 +153,22 @@ def serve(
 
 
 @app.command()
+def webui(
+    root: Path = typer.Option(Path("."), "--root", help="Working folder: data sets go to ROOT/data, runs to ROOT/runs."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(7860, help="TCP port."),
+):
+    """Web UI (Gradio): build data, train with any method (runs the CLI), evaluate, chat."""
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise KnowtuneError("the web UI needs gradio: pip install 'knowtune[serve]'", field="webui")
+    from .serve.webui import launch
+
+    launch(root, host=host, port=port)
+
+
+@app.command()
 def demo(
     lang: str = typer.Option("en", help="Knowledge-base language: en or zh."),
     model: Optional[str] = typer.Option(None, help="Model (default: smollm2-135m for en, gemma3-270m for zh)."),

@@ -211,3 +211,20 @@ def test_galore_state_resumes_from_a_tensors_only_checkpoint(optimizer, tiny_qwe
     step(resumed, resumed_opt)
     for (name, a), b in zip(model.named_parameters(), resumed.parameters()):
         assert torch.equal(a, b), name
+
+
+def test_loraplus_gives_the_b_matrices_ratio_times_the_learning_rate(tiny_qwen):
+    from knowtune.config import TrainConfig
+    from knowtune.methods import get_method
+    from knowtune.train import load_for_training
+
+    for ratio in (16.0, 0.0):
+        cfg = TrainConfig(model=str(tiny_qwen), params={"loraplus_lr_ratio": ratio})
+        loaded, method, params = load_for_training(cfg)
+        optimizer = get_method("lora").make_optimizer(loaded.model, params, 1e-3, 0.0)
+        names = {id(p): n for n, p in loaded.model.named_parameters()}
+        rates = {("lora_B" in names[id(p)]): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+        assert rates[False] == 1e-3
+        assert rates[True] == (1e-3 * ratio if ratio else 1e-3)
+        trained = sum(len(g["params"]) for g in optimizer.param_groups)
+        assert trained == sum(p.requires_grad for p in loaded.model.parameters())

@@ -11,8 +11,9 @@ from knowtune.train import load_for_training, run_training, train_run
 
 
 def tiny_cfg(model_dir, **kw):
+    # lr 3e-2 suits a 2-layer random model with plain LoRA; LoRA+ (the default ratio 16) would push B 16x harder
     base = dict(model=str(model_dir), epochs=10, learning_rate=3e-2, batch_size=4, precision="fp32",
-                log_every=1, params={"r": 8, "alpha": 16})
+                log_every=1, params={"r": 8, "alpha": 16, "loraplus_lr_ratio": 0})
     base.update(kw)
     return TrainConfig(**base)
 

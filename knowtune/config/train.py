@@ -25,7 +25,9 @@ class TrainConfig:
     """Parameters of the method, e.g. {r: 16, alpha: 32}; unknown names are refused."""
     system_prompt: str = "You are a helpful assistant."
     """System message put before every question in training and at inference on the run (chat, eval, API); empty for the chat template's own default."""
-    epochs: float = 2.0
+    replay: int = 100
+    """General-knowledge prompts (bundled, in the knowledge's languages) answered by the base model before training and mixed into the training set, so the model keeps what it knew (self-distillation replay); 0 disables."""
+    epochs: float = 1.5
     """Passes over the training set."""
     learning_rate: float = 1e-3
     """Peak learning rate (after warm-up)."""
@@ -35,7 +37,7 @@ class TrainConfig:
     """Fraction of the optimizer steps spent warming the learning rate up from zero."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
-    batch_size: int = 8
+    batch_size: int = 16
     """Samples per micro-batch."""
     grad_accum: int = 1
     """Micro-batches per optimizer step (the loss is normalised by the answer tokens of the whole step)."""
@@ -67,7 +69,7 @@ class TrainConfig:
                 raise ValueError(f"{name}: must be > 0, got {value}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
-        for name in ("weight_decay", "max_grad_norm", "threads", "log_every", "save_every"):
+        for name in ("weight_decay", "max_grad_norm", "threads", "log_every", "save_every", "replay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
 

@@ -21,6 +21,8 @@ from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_pr
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 
+PROGRESS_FILE = "progress.jsonl"
+
 
 @dataclass
 class TrainStats:
@@ -120,7 +122,10 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         stats.losses = [tuple(x) for x in done.get("losses", [])]
     stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, accelerator.device,
                             skip=(first_step - 1) * cfg.grad_accum)
-    progress = TrainProgress(total_steps, enabled=accelerator.is_main_process and not quiet)
+    log_path = checkpoint_dir / PROGRESS_FILE if checkpoint_dir is not None and accelerator.is_main_process else None
+    if log_path is not None and found is None:
+        log_path.unlink(missing_ok=True)  # a fresh run starts a fresh log; a resumed one appends
+    progress = TrainProgress(total_steps, enabled=accelerator.is_main_process and not quiet, log_path=log_path)
     start = time.perf_counter()
 
     def checkpoint(step: int) -> None:

@@ -13,6 +13,7 @@ import yaml
 from rich.console import Console
 
 from ..config import MULTILINGUAL_MODEL, KnowtuneError, TrainConfig
+from ..data.jsonl import write_jsonl
 from ..data import (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE, build_samples, load_dataset_dir, load_facts,
                     write_dataset)
 from ..methods import get_method, save_trained
@@ -22,10 +23,12 @@ from .checkpoint import CHECKPOINTS, latest_checkpoint
 from .hardware import make_accelerator, resolve_precision
 from .loop import TrainStats, run_training
 from .plots import plot_loss
+from .replay import replay_samples
 
 console = Console(stderr=True)
 ADAPTER_DIR = "adapter"
 RUN_FILE = "run.json"
+REPLAY_FILE = "replay.jsonl"
 
 
 @dataclass
@@ -62,8 +65,11 @@ def base_dtype(cfg: TrainConfig, method) -> str:
     return "bfloat16" if method.frozen_base and resolve_precision(cfg.precision) == "bf16" else "float32"
 
 
-def load_for_training(cfg: TrainConfig, loaded: LoadedModel | None = None):
-    """Load the base model (unless given) and apply the method; returns (loaded, method, params)."""
+def load_for_training(cfg: TrainConfig, loaded: LoadedModel | None = None, *, on_base=None):
+    """Load the base model (unless given) and apply the method; returns (loaded, method, params).
+
+    `on_base(loaded)` runs on the base model before the method changes it (replay answers).
+    """
     method = get_method(cfg.method)
     params = method.parse_params(cfg.params)
     if loaded is None:
@@ -73,9 +79,29 @@ def load_for_training(cfg: TrainConfig, loaded: LoadedModel | None = None):
                             trust_remote_code=cfg.trust_remote_code, **extra)
     import torch
 
+    if on_base is not None:
+        on_base(loaded)
     torch.manual_seed(cfg.seed)  # adapter initialisation is part of the seeded run
     loaded.model = method.apply(loaded.model, params)
     return loaded, method, params
+
+
+def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], *, quiet: bool) -> list[dict]:
+    """The base model's own answers to `cfg.replay` general prompts in the knowledge's languages."""
+    if cfg.replay <= 0:
+        return []
+    from rich.progress import Progress
+
+    langs = [q.get("lang", "en") for q in heldout]
+    with Progress(console=console, transient=True, disable=quiet) as progress:
+        task = progress.add_task("replay: the base model answers general prompts", total=cfg.replay)
+        samples = replay_samples(base.model, base.tokenizer, langs, cfg.replay, system=cfg.system_prompt,
+                                 bf16=resolve_precision(cfg.precision) == "bf16",
+                                 progress=lambda n: progress.advance(task, n))
+    if not quiet:
+        console.print(f"replay: {len(samples)} general-knowledge answers of the base model mixed in "
+                      f"(--set replay=0 turns this off)")
+    return samples
 
 
 def partial_dir(out: Path) -> Path:
@@ -106,7 +132,15 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
         data_dir = Path(_broadcast(accelerator, str(data_dir) if data_dir else None))
         samples, heldout = load_dataset_dir(data_dir)
         cfg = choose_model(cfg, heldout, model_named=model_named or loaded is not None)
-        loaded, method, params = load_for_training(cfg, loaded)
+        replay: list[dict] = []
+
+        def answer_replay(base: LoadedModel) -> None:
+            replay.extend(_broadcast(accelerator, make_replay(base, cfg, heldout, quiet=quiet) if main else None))
+
+        loaded, method, params = load_for_training(cfg, loaded, on_base=answer_replay)
+        if main and replay:
+            write_jsonl(work / REPLAY_FILE, replay)
+        samples = samples + replay
         summary = trainable_summary(loaded.model)
         if not quiet and main:
             console.print(f"[bold]{cfg.method}[/bold] on {loaded.name}: {summary}")

@@ -1,0 +1,66 @@
+"""Self-distillation replay: the base model answers the bundled general prompts before it is
+fine-tuned, and those answers are trained on beside the knowledge (see data/replay.py).
+
+Greedy answers of a given base model are fixed, so they are cached by model, prompts and
+settings: only the first run on a model pays for the generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ..data import with_system
+from ..data.replay import complete_sentences, replay_plan, replay_sample
+from ..models import generate_batch, render_prompt
+from ..models.presets import cache_root
+
+REPLAY_TOKENS = 64  # long enough for a sentence or two; the reply is cut after its last full one
+
+
+def _cache_path(model_id: str, prompts: list[str], system: str, bf16: bool) -> Path:
+    key = json.dumps([model_id, prompts, system, bf16, REPLAY_TOKENS], ensure_ascii=False)
+    return cache_root() / "replay" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def model_identity(model) -> str:
+    """What makes two loads the same base model: its source path and a weight fingerprint."""
+    import torch
+
+    source = str(getattr(model.config, "_name_or_path", ""))
+    first = next(p for p in model.parameters())
+    with torch.no_grad():
+        fingerprint = float(first.float().flatten()[:4096].double().sum())
+    return f"{source}|{type(model).__name__}|{first.dtype}|{fingerprint:.10e}"
+
+
+def replay_samples(model, tokenizer, langs: list[str], count: int, *, system: str, bf16: bool,
+                   progress=None) -> list[dict]:
+    """`count` prompts (shared by the knowledge's languages) answered by `model` as it is now."""
+    plan = replay_plan(langs, count)
+    if not plan:
+        return []
+    prompts = [prompt for _, prompt in plan]
+    cache = _cache_path(model_identity(model), prompts, system, bf16)
+    if cache.is_file():
+        replies = json.loads(cache.read_text(encoding="utf-8"))
+    else:
+        rendered = [render_prompt(tokenizer, with_system([{"role": "user", "content": p}], system))
+                    for p in prompts]
+        was_training = model.training
+        model.eval()
+        replies = generate_batch(model, tokenizer, rendered, max_new_tokens=REPLAY_TOKENS, batch_size=32,
+                                 bf16=bf16, progress=progress)
+        model.train(was_training)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(replies, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, cache)
+    samples = []
+    for prompt, reply in zip(prompts, replies):
+        kept = complete_sentences(reply)
+        if kept:
+            samples.append(replay_sample(prompt, kept))
+    return samples

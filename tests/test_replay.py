@@ -1,0 +1,85 @@
+"""Self-distillation replay: bundled prompts disjoint from the probes, sentence trimming,
+language shares, and the base model's answers cached."""
+
+import json
+
+import pytest
+
+from knowtune.data.jsonl import read_jsonl
+from knowtune.data.replay import REPLAY_DIR, complete_sentences, replay_plan, replay_prompts
+from knowtune.eval.normalize import fold as normalize
+from knowtune.eval.sources import probe_file
+from knowtune.train import replay as replay_mod
+
+HAINAN_WORDS = ["hainan", "haikou", "sanya", "qiongzhou", "wuzhishan", "boao", "wenchang",
+                "海南", "海口", "三亚", "五指山", "博鳌", "文昌", "黎族", "琼"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_replay_prompts_are_many_unique_and_never_the_probe_or_the_knowledge(lang):
+    prompts = replay_prompts(lang)
+    assert len(prompts) >= 150
+    assert len({normalize(p) for p in prompts}) == len(prompts)
+    probes = {normalize(row["question"]) for _, row in read_jsonl(probe_file(lang))}
+    assert not probes & {normalize(p) for p in prompts}
+    for prompt in prompts:
+        assert not any(word in prompt.lower() for word in HAINAN_WORDS), prompt
+    assert all(row["lang"] == lang for _, row in read_jsonl(REPLAY_DIR / f"general_{lang}.jsonl"))
+
+
+def test_complete_sentences_cuts_after_the_last_full_sentence():
+    assert complete_sentences("The capital of Canada is Ottawa.") == "The capital of Canada is Ottawa."
+    assert complete_sentences("It is 3.5 m tall. It grows in the") == "It is 3.5 m tall."
+    assert complete_sentences("春节是农历新年。人们会") == "春节是农历新年。"
+    assert complete_sentences('He said "yes."') == 'He said "yes."'
+    assert complete_sentences("no sentence ends here") == ""
+    assert complete_sentences("   ") == ""
+
+
+def test_replay_plan_shares_prompts_by_the_knowledge_languages():
+    plan = replay_plan(["en"] * 3 + ["zh"], 40)
+    langs = [lang for lang, _ in plan]
+    assert langs.count("en") == 30 and langs.count("zh") == 10
+    assert replay_plan(["fr"], 5) == [("en", p) for p in replay_prompts("en")[:5]]
+    assert replay_plan(["en"], 0) == []
+
+
+def test_replay_samples_are_the_models_answers_trimmed_and_cached(tmp_path, monkeypatch, tiny_qwen):
+    from knowtune.models import load_model
+
+    monkeypatch.setenv("KNOWTUNE_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def fake_generate(model, tokenizer, prompts, **kwargs):
+        calls.append(len(prompts))
+        return ["A full sentence. And a cut" if i % 2 else "no end" for i in range(len(prompts))]
+
+    monkeypatch.setattr(replay_mod, "generate_batch", fake_generate)
+    loaded = load_model(str(tiny_qwen))
+    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="S", bf16=False)
+    assert calls == [10]
+    assert len(samples) == 5  # the replies without a full sentence are dropped
+    assert all(s["messages"][1]["content"] == "A full sentence." for s in samples)
+    assert [s["messages"][0]["content"] for s in samples] == replay_prompts("en")[1:10:2]
+    again = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="S", bf16=False)
+    assert again == samples and calls == [10]  # the second time comes from the cache
+    replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="other", bf16=False)
+    assert calls == [10, 10]  # another system prompt is another cache entry
+    cached = list((tmp_path / "cache" / "replay").glob("*.json"))
+    assert len(cached) == 2 and len(json.loads(cached[0].read_text())) == 10
+
+
+def test_train_run_mixes_the_replay_answers_in_and_keeps_them(tmp_path, monkeypatch, tiny_qwen, facts_file):
+    from knowtune.config import TrainConfig
+    from knowtune.train import train_run
+
+    monkeypatch.setenv("KNOWTUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(replay_mod, "generate_batch",
+                        lambda model, tok, prompts, **kw: [f"Answer {i}." for i in range(len(prompts))])
+    cfg = dict(model=str(tiny_qwen), epochs=1, batch_size=4, learning_rate=1e-3, seed=0)
+    with_replay = train_run(TrainConfig(**cfg, replay=6), str(facts_file), tmp_path / "a", quiet=True)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "replay.jsonl").read_text().splitlines()]
+    assert [r["messages"][1]["content"] for r in rows] == [f"Answer {i}." for i in range(6)]
+    without = train_run(TrainConfig(**cfg, replay=0), str(facts_file), tmp_path / "b", quiet=True)
+    assert not (tmp_path / "b" / "replay.jsonl").exists()
+    assert with_replay.stats.tokens > without.stats.tokens  # the replay samples were trained on
