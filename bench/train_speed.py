@@ -133,7 +133,9 @@ def run_knowtune(args) -> dict:
     from knowtune.train import load_for_training, run_training
 
     cfg = TrainConfig(model=args.model, epochs=args.epochs, learning_rate=LR, batch_size=BATCH, seed=0,
-                      params=dict(LORA), threads=args.threads, system_prompt=args.system_prompt)
+                      # the same LoRA as A0/A1: plain AdamW on A and B (knowtune's LoRA+ default off), no replay
+                      params=dict(LORA, loraplus_lr_ratio=0.0), threads=args.threads,
+                      system_prompt=args.system_prompt)
     loaded, method, params = load_for_training(cfg)
     samples, heldout = samples_for(args.lang, args.limit)
     start = time.perf_counter()

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator
 
+from .allocator import mapping_allowed
 from .load import stop_token_ids
 
 
@@ -46,7 +47,7 @@ def generate_batch(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
                             add_special_tokens=False).to(device)
             sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 \
                 else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-            with torch.inference_mode(), _autocast(model, bf16):
+            with torch.inference_mode(), _autocast(model, bf16), mapping_allowed():
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stops,
                                      pad_token_id=tokenizer.pad_token_id, **sampling)
             new = out[:, enc["input_ids"].shape[1]:]
@@ -108,7 +109,7 @@ def stream_generate(model, tokenizer, prompt: str, *, max_new_tokens: int = 256,
 
     def work():
         try:
-            with torch.inference_mode(), _autocast(model, bf16):
+            with torch.inference_mode(), _autocast(model, bf16), mapping_allowed():
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, streamer=streamer,
                                      eos_token_id=stops, pad_token_id=tokenizer.pad_token_id,
                                      stopping_criteria=_cancel_criteria(cancel), **sampling)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .jobs import Job, JobSlot
+from .jobs import JobSlot
 from .workspace import Workspace
 
 
@@ -53,12 +53,7 @@ def build_eval_tab(gr, workspace: Workspace, slot: JobSlot):
         if not run_value:
             raise gr.Error("choose a run")
         args = eval_args(run_value, rag=rag_value, probes=probes_value, hallucination=hallucination_value)
-        job = Job(args, workspace.logs_root / f"eval-{Path(run_value).name}.log", cwd=workspace.root)
-        try:
-            slot.start(job)
-        except RuntimeError as err:
-            raise gr.Error(str(err)) from None
-        return job.command, job.status()
+        return slot.launch(gr, args, workspace.logs_root / f"eval-{Path(run_value).name}.log", workspace.root)
 
     start.click(start_eval, [run, rag, probes, hallucination], [command, status])
 

@@ -96,6 +96,14 @@ class JobSlot:
             self.job = job.start()
             return self.job
 
+    def launch(self, gr, args: list[str], log_path: Path, cwd: Path) -> tuple[str, str]:
+        """Start `knowtune ARGS` for a button; (command, status) for the page, or a Gradio error."""
+        try:
+            job = self.start(Job(args, log_path, cwd=cwd))
+        except RuntimeError as err:
+            raise gr.Error(str(err)) from None
+        return job.command, job.status()
+
 
 def run_to_end(args: list[str], cwd: Path, timeout: float = 600) -> tuple[int, str]:
     """A short command (data build): its exit code and combined output."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from ...config import DEFAULT_MODEL, TrainConfig
 from ...methods import get_method, method_names
 from .forms import FormField, form_fields, param_overrides, shown_value
-from .jobs import Job, JobSlot
+from .jobs import JobSlot
 from .workspace import Workspace, training_log
 
 
@@ -105,12 +105,7 @@ def build_train_tab(gr, workspace: Workspace, slot: JobSlot):
         run = workspace.runs_root / run_value
         args = train_args(data_value, model_value, method_value, run, epochs_value, lr_value, batch_value,
                           overrides)
-        job = Job(args, workspace.logs_root / f"train-{run_value}.log", cwd=workspace.root)
-        try:
-            slot.start(job)
-        except RuntimeError as err:
-            raise gr.Error(str(err)) from None
-        return job.command, job.status()
+        return slot.launch(gr, args, workspace.logs_root / f"train-{run_value}.log", workspace.root)
 
     start.click(start_training, [data, model, run_name, method, epochs, lr, batch_size, *all_components],
                 [command, status])
