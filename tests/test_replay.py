@@ -83,3 +83,16 @@ def test_train_run_mixes_the_replay_answers_in_and_keeps_them(tmp_path, monkeypa
     without = train_run(TrainConfig(**cfg, replay=0), str(facts_file), tmp_path / "b", quiet=True)
     assert not (tmp_path / "b" / "replay.jsonl").exists()
     assert with_replay.stats.tokens > without.stats.tokens  # the replay samples were trained on
+
+
+def test_usable_reply_drops_echoes_invented_turns_and_loops():
+    from knowtune.data.replay import usable_reply
+
+    assert usable_reply("What is 2 + 2?", "Two plus two is four.") == "Two plus two is four."
+    assert usable_reply("为什么会打雷？", "为什么会打雷？\n\nUser: 为什么会打雷？") == ""  # echo + invented turn
+    assert usable_reply("Name a fruit.", "An apple.\nUser: And a vegetable?") == ""
+    assert usable_reply("Hi", "You are a helpful assistant. Hello.", system="You are a helpful assistant.") == ""
+    assert usable_reply("说出三种交通工具。", "1. 骑自行车\n2. 乘公共汽车\n3. 乘公共汽车\n4. 乘公共汽车\n5. 乘公共汽车。") == ""
+    assert usable_reply("新西兰的首都是哪里？", "1. 1. 1. 1. 1.") == ""
+    listed = "1. Apples.\n2. Pears.\n3. Plums."
+    assert usable_reply("Name three fruits.", listed) == listed

@@ -47,6 +47,32 @@ def complete_sentences(reply: str) -> str:
     return reply[:ends[-1]].strip() if ends else ""
 
 
+LIST_NUMBER = re.compile(r"^\s*\d+[.)、]\s*")
+TURN_MARKERS = ("User:", "Assistant:", "<start_of_turn>", "<end_of_turn>", "<|im_start|>", "<|im_end|>")
+
+
+def usable_reply(prompt: str, reply: str, system: str = "") -> str:
+    """The part of a base model's reply worth training on, or "" when it is not an answer.
+
+    A base (non-chat) model such as Gemma-3-270M often echoes the question, writes the next
+    turns of the conversation itself or loops; training on that would teach exactly that.
+    """
+    reply = complete_sentences(reply)
+    if not reply:
+        return ""
+    if any(marker in reply for marker in TURN_MARKERS) or (system and system in reply):
+        return ""
+    if prompt.strip().rstrip("?？.。!！") in reply:  # an echo of the question
+        return ""
+    units = [LIST_NUMBER.sub("", u).strip() for u in re.split(r"\n+|(?<=[。！？])|(?<=[.!?])\s+", reply)]
+    units = [u for u in units if u and not u.rstrip(".").isdigit()]
+    if not units:  # nothing but list numbers
+        return ""
+    if len(units) >= 3 and len(set(units)) < 0.7 * len(units):  # a loop (list numbers aside)
+        return ""
+    return reply
+
+
 def replay_sample(prompt: str, reply: str) -> dict:
     return {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}],
             "source": "replay"}

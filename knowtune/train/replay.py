@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..data import with_system
-from ..data.replay import complete_sentences, replay_plan, replay_sample
+from ..data.replay import replay_plan, replay_sample, usable_reply
 from ..models import generate_batch, render_prompt
 from ..models.presets import cache_root
 
@@ -60,7 +60,7 @@ def replay_samples(model, tokenizer, langs: list[str], count: int, *, system: st
         os.replace(tmp, cache)
     samples = []
     for prompt, reply in zip(prompts, replies):
-        kept = complete_sentences(reply)
+        kept = usable_reply(prompt, reply, system)
         if kept:
             samples.append(replay_sample(prompt, kept))
     return samples

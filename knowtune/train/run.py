@@ -99,8 +99,8 @@ def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], *, qui
                                  bf16=resolve_precision(cfg.precision) == "bf16",
                                  progress=lambda n: progress.advance(task, n))
     if not quiet:
-        console.print(f"replay: {len(samples)} general-knowledge answers of the base model mixed in "
-                      f"(--set replay=0 turns this off)")
+        console.print(f"replay: {len(samples)} of {cfg.replay} general-knowledge answers of the base model "
+                      f"mixed in (the rest were cut short, echoes or loops; --set replay=0 turns this off)")
     return samples
 
 
