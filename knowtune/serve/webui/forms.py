@@ -6,13 +6,12 @@ its form without any web-UI code.
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ...config import field_docs
+from ...config import describe_fields
 
 
 @dataclass(frozen=True)
@@ -22,14 +21,6 @@ class FormField:
     default: Any
     help: str
     choices: tuple = ()
-
-
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return None
 
 
 def _kind(tp: Any) -> tuple[str, tuple]:
@@ -47,11 +38,10 @@ def _kind(tp: Any) -> tuple[str, tuple]:
 def form_fields(params_cls: type) -> list[FormField]:
     """One field per dataclass field, with its type, default and docstring."""
     hints = typing.get_type_hints(params_cls)
-    docs = field_docs(params_cls)
     fields = []
-    for f in dataclasses.fields(params_cls):
-        kind, choices = _kind(hints[f.name])
-        fields.append(FormField(f.name, kind, _default(f), docs.get(f.name, ""), choices))
+    for name, _type_name, default, doc in describe_fields(params_cls):
+        kind, choices = _kind(hints[name])
+        fields.append(FormField(name, kind, default, doc, choices))
     return fields
 
 

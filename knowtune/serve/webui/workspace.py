@@ -5,11 +5,13 @@ Plain file reading only (no model, no gradio): the tabs and their tests share it
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...data import HELDOUT_FILE, STATS_FILE, TRAIN_FILE
+from ...data import jsonl as data_jsonl
 from ...train.loop import PROGRESS_FILE
 from ...train.run import ADAPTER_DIR, partial_dir
 
@@ -48,14 +50,8 @@ def bundled_knowledge() -> list[str]:
 
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                rows.append(json.loads(line))
-            if limit is not None and len(rows) >= limit:
-                break
-    return rows
+    """The first `limit` records of a JSONL file (the data layer's reader: comments skipped, one-line errors)."""
+    return [row for _, row in itertools.islice(data_jsonl.read_jsonl(path), limit)]
 
 
 def dataset_preview(data_dir: Path, n: int = 8) -> tuple[list[list[str]], list[list[str]]]:
