@@ -50,6 +50,11 @@ def test_length_grouped_batches_cover_every_sample_once_and_group_lengths():
     ("It was founded in １９８８ .", ["1988"], True),
     ("The Li people live there", ["Li"], True),
     ("The climate is tropical", ["Li"], False),
+    ("海南长臂猿的学名是Nomascus hainanus。", ["Nomascus hainanus"], True),
+    ("五指山的海拔高度是1867米。", ["1867"], True),
+    ("五指山的海拔高度是18675米。", ["1867"], False),
+    ("成立于1950年", ["5"], False),
+    ("Café Li", ["caf"], False),
 ])
 def test_contains_answer(reply, answers, ok):
     assert contains_answer(reply, answers) is ok

@@ -1,8 +1,10 @@
 """Answer matching by normalised containment.
 
 Case, Unicode width (full-width Chinese digits and letters), punctuation, thousands
-separators and whitespace are folded. An answer in Latin script must appear as whole
-words; an answer with Chinese characters may appear anywhere (Chinese has no spaces).
+separators and whitespace are folded. An answer in Latin script or digits must appear as
+whole words: not inside a longer Latin word or number, while a Chinese character next to it
+is a boundary ("学名是Nomascus hainanus", "海拔1867米"); an answer with Chinese characters
+may appear anywhere (Chinese has no spaces).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 import unicodedata
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_IDEOGRAPHIC = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 def fold(text: str) -> str:
@@ -18,6 +21,11 @@ def fold(text: str) -> str:
     text = re.sub(r"(?<=\d)[,，](?=\d{3})", "", text)  # 1,867 -> 1867
     chars = [" " if unicodedata.category(c)[0] in "PSZC" else c for c in text]
     return " ".join("".join(chars).split())
+
+
+def _spaced_ideographs(text: str) -> str:
+    """Chinese, Japanese and Korean characters become spaces: word boundaries for a Latin answer."""
+    return _IDEOGRAPHIC.sub(" ", text)
 
 
 def contains_answer(reply: str, answers: list[str]) -> bool:
@@ -29,6 +37,6 @@ def contains_answer(reply: str, answers: list[str]) -> bool:
         if _CJK.search(target):
             if target.replace(" ", "") in folded.replace(" ", ""):
                 return True
-        elif f" {target} " in f" {folded} ":
+        elif re.search(rf"(?<![^\W_]){re.escape(target)}(?![^\W_])", _spaced_ideographs(folded)):
             return True
     return False
