@@ -31,7 +31,7 @@ from knowtune.data.build import build_dataset  # noqa: E402
 from knowtune.data.formats import read_document  # noqa: E402
 from knowtune.data.prose import split_sentences, synthesize  # noqa: E402
 from knowtune.eval import accuracy_line, answer_questions, summarise  # noqa: E402
-from knowtune.train import train_run  # noqa: E402
+from knowtune.train import resolve_recipe, train_run  # noqa: E402
 from knowtune.train.hardware import fast_bf16_available  # noqa: E402
 
 KB = Path(__file__).resolve().parent.parent / "knowtune" / "data" / "hainan"
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     prose_heldout = load_dataset_dir(prose_dir)[1]
     results: dict = {"lang": args.lang, "limit": args.limit, **info, "scores": {}}
     for name, data_dir in (("facts", facts_dir), ("prose", prose_dir)):
-        cfg = load_train_config(None, overrides)
+        cfg = resolve_recipe(load_train_config(None, overrides))
         run = train_run(cfg, data_dir, args.out / f"run-{name}", model_named="model" in overrides)
         model, tokenizer = run.loaded.model, run.loaded.tokenizer
         on_facts = score(model, tokenizer, facts_heldout)

@@ -69,6 +69,8 @@ def test_train_command_is_the_cli_command(tmp_path):
     shown = shown_command(args)
     assert shown.startswith("knowtune train --data data/x --out ")
     assert "--method dora" in shown and "--epochs 1.5" in shown and "--lr 0.0005" in shown
+    recommended = train_args("data/x", "smollm2-135m", "dora", tmp_path / "r", None, None, 4, [])
+    assert "--lr" not in recommended and "--epochs" not in recommended
     assert "--set batch_size=4" in shown and "--set params.r=8" in shown
     assert eval_args("runs/a", rag=False, probes=True, hallucination=False) == \
         ["eval", "--run", "runs/a", "--no-rag", "--no-hallucination"]

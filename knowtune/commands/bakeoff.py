@@ -2,12 +2,14 @@
 each in its own process, then one table (Markdown, JSON, bar chart) of what each cost and learned.
 
 Fair budget: one TrainConfig (epochs, batch, max_len, seed, ...) for all; only the learning rate
-differs, each method's own DEFAULT_LR unless the user sets learning_rate. `--set KEY=V` sets a
+differs, each method's own (the model preset's recipe, else the method's DEFAULT_LR) unless the
+user sets learning_rate. `--set KEY=V` sets a
 training key for every method, `--set METHOD.PARAM=V` one method's parameter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from ..config.fsutil import atomic_dir
 from ..data import load_dataset_dir
 from ..eval.bakeoff_table import write_table
 from ..methods import get_method, method_names
+from ..train.recipe import resolve_recipe
 from ..train.run import ADAPTER_DIR, choose_model, prepare_data
 
 console = Console()
@@ -61,12 +64,8 @@ def split_overrides(overrides: dict, methods: list[str]) -> tuple[dict, dict[str
     return shared, params
 
 
-def method_config(base: TrainConfig, name: str, params: dict, lr_set: bool) -> TrainConfig:
-    cfg = TrainConfig(**{**base.to_dict(), "method": name, "params": params})
-    default_lr = get_method(name).default_lr
-    if not lr_set and default_lr:
-        cfg.learning_rate = default_lr
-    return cfg
+def method_config(base: TrainConfig, name: str, params: dict) -> TrainConfig:
+    return resolve_recipe(TrainConfig(**{**base.to_dict(), "method": name, "params": params}))
 
 
 def run_job(kind: str, cfg: TrainConfig, data: Path, out: Path, work: Path, label: str) -> dict:
@@ -92,18 +91,18 @@ def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
 
 
-def bakeoff(methods: list[str], base: TrainConfig, params: dict[str, dict], lr_set: bool,
+def bakeoff(methods: list[str], base: TrainConfig, params: dict[str, dict],
             data_dir: Path, work: Path) -> dict:
     (work / "logs").mkdir()
     console.print(f"scoring the base model {base.model} on the held-out questions")
     base_result = run_job("base", base, data_dir, work / "base", work, "base")
     rows = []
     for name in methods:
-        cfg = method_config(base, name, params[name], lr_set)
+        cfg = method_config(base, name, params[name])
         console.print(f"[bold]{name}[/bold] (lr {cfg.learning_rate:g}) ...")
         start = time.perf_counter()
         result = run_job("method", cfg, data_dir, work / name, work, name)
-        row = {"method": name, "lr": cfg.learning_rate, "params": params[name], **result,
+        row = {"method": name, "lr": cfg.learning_rate, "params": cfg.params, **result,
                "job_seconds": round(time.perf_counter() - start, 1)}
         if "error" in row:
             console.print(f"  [red]failed[/red]: {row['error']}")
@@ -122,12 +121,13 @@ def compare_methods_command(methods: str, data: str, out: Path, model: str | Non
     names = parse_methods(methods)
     shared, params = split_overrides({**overrides, **({"model": model} if model else {})}, names)
     base = load_train_config(None, shared)
-    lr_set = "learning_rate" in shared
     with atomic_dir(out) as tmp:
         data_dir = prepare_data(data, tmp)  # built once: every method sees the same samples and questions
         _, heldout = load_dataset_dir(data_dir)
         base = choose_model(base, heldout, model_named="model" in shared)
-        table = bakeoff(names, base, params, lr_set, data_dir, tmp)
+        # one budget for all: the default method's epochs on this model unless --set epochs=N
+        base = dataclasses.replace(base, epochs=resolve_recipe(base).epochs)
+        table = bakeoff(names, base, params, data_dir, tmp)
         table["data"] = str(data)
         write_table(tmp, table)
     failed = [r["method"] for r in table["rows"] if r.get("error")]

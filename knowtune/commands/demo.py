@@ -17,6 +17,7 @@ from ..eval.results import combine, write_answers, write_reports
 from ..eval.suite import evaluate_model
 from ..methods import get_method
 from ..models import load_model
+from ..train.recipe import resolve_recipe
 from ..train.run import base_dtype, train_run
 from .data import print_stats
 from .evaluate import demo_plan, progress_bar
@@ -37,7 +38,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     facts_file = kb_facts(lang)
     model = model or (DEFAULT_MODEL if lang == "en" else MULTILINGUAL_MODEL)
     out = out or Path("runs") / f"demo-{lang}"
-    cfg = load_train_config(None, {"model": model, "method": method, **overrides})
+    cfg = resolve_recipe(load_train_config(None, {"model": model, "method": method, **overrides}))
     method_obj = get_method(cfg.method)
     method_obj.parse_params(cfg.params)
 

@@ -13,7 +13,8 @@ def methods_command() -> None:
     console = Console()
     for name in method_names():
         method = get_method(name)
-        table = Table(title=f"{name}: {method.summary}" + ("" if method.mergeable else " (not mergeable)"),
+        rate = f"; learning rate {method.default_lr:g}" if method.default_lr else ""
+        table = Table(title=f"{name}: {method.summary}" + ("" if method.mergeable else " (not mergeable)") + rate,
                       title_justify="left")
         table.add_column("param")
         table.add_column("default")

@@ -39,6 +39,9 @@ def coerce_value(tp: Any, value: Any) -> Any:
                 return coerce_value(option, value)
             except ValueError as err:
                 errors.append(str(err))
+        options = [o for o in typing.get_args(tp) if o is not type(None)]
+        if len(options) == 1 and len(errors) == 2:  # Optional[T]: T's own reason, and that empty is allowed
+            raise ValueError(f"{errors[0]} (or empty for the default)")
         raise ValueError(f"must be {_type_label(tp)}, got {value!r}")
     if tp is type(None):
         if value is None:

@@ -27,10 +27,10 @@ class TrainConfig:
     """System message put before every question in training and at inference on the run (chat, eval, API); empty for the chat template's own default."""
     replay: int = 100
     """General-knowledge prompts (bundled, in the knowledge's languages) answered by the base model before training and mixed into the training set, so the model keeps what it knew (self-distillation replay); 0 disables."""
-    epochs: float = 1.5
-    """Passes over the training set."""
-    learning_rate: float = 1e-3
-    """Peak learning rate (after warm-up)."""
+    epochs: float | None = None
+    """Passes over the training set; empty: the model preset's recipe for the method, else 1.5."""
+    learning_rate: float | None = None
+    """Peak learning rate (after warm-up); empty: the rate measured to suit the method on this model (`knowtune methods` lists each method's)."""
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     """Learning-rate decay after warm-up."""
     warmup_ratio: float = 0.05
@@ -65,7 +65,7 @@ class TrainConfig:
                     "batch_size": self.batch_size, "grad_accum": self.grad_accum,
                     "max_len": self.max_len}
         for name, value in positive.items():
-            if value <= 0:
+            if value is not None and value <= 0:
                 raise ValueError(f"{name}: must be > 0, got {value}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")

@@ -20,7 +20,7 @@ from .layers import decoder_layers, freeze_all, require
 
 NAME = "badam"
 SUMMARY = "BAdam: block-coordinate Adam, one decoder layer at a time (badam)"
-DEFAULT_LR = 1e-4  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
+DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
 

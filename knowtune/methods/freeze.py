@@ -14,14 +14,14 @@ from .layers import decoder_layers, freeze_all, modules_named
 
 NAME = "freeze"
 SUMMARY = "Train only the last N decoder layers (and named modules); freeze the rest"
-DEFAULT_LR = 1e-4  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
+DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
 
 
 @dataclass
 class Params:
-    layers: int = 2
+    layers: int = 8
     """How many of the last decoder layers train (0: none, only extra_modules)."""
     extra_modules: list[str] = field(default_factory=list)
     """Other modules that train too, by name: e.g. norm (the final norm), lm_head, embed_tokens

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 NAME = "full"
 SUMMARY = "Full fine-tuning: every weight trains"
-DEFAULT_LR = 5e-5  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
+DEFAULT_LR = 5e-4  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
 

@@ -17,7 +17,7 @@ from .layers import require
 
 NAME = "galore"
 SUMMARY = "GaLore: full-parameter training, low-rank projected gradients (galore-torch)"
-DEFAULT_LR = 1e-4  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
+DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
 

@@ -14,7 +14,7 @@ from .layers import wrap_peft
 
 NAME = "ia3"
 SUMMARY = "(IA)³: learned rescaling vectors in attention and feed-forward layers (peft)"
-DEFAULT_LR = 5e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
+DEFAULT_LR = 3e-2  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True

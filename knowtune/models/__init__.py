@@ -2,10 +2,10 @@
 
 from .chat_template import DEFAULT_CHAT_TEMPLATE, ensure_chat_template
 from .load import LoadedModel, load_model, load_tokenizer, resolve_model_dir, stop_token_ids
-from .presets import PRESETS, cache_root
+from .presets import PRESETS, cache_root, preset_recipe
 
 __all__ = ["DEFAULT_CHAT_TEMPLATE", "ensure_chat_template", "LoadedModel", "load_model",
-           "load_tokenizer", "resolve_model_dir", "stop_token_ids", "PRESETS", "cache_root"]
+           "load_tokenizer", "resolve_model_dir", "stop_token_ids", "PRESETS", "cache_root", "preset_recipe"]
 from .generate import GenerationStats, generate_batch, render_prompt, stream_generate  # noqa: E402
 
 __all__ += ["GenerationStats", "generate_batch", "render_prompt", "stream_generate"]

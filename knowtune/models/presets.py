@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..config import KnowtuneError
 
@@ -24,6 +24,15 @@ class Preset:
     install: str
     locate_gguf: Callable[[Path], Path]
     """Return the path of the preset's .gguf, assembling it into the given folder if needed."""
+    recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Training settings measured to suit this model, per method: TrainConfig keys (method params
+    merged name by name). Anything the user sets wins; methods not named use their own defaults."""
+
+
+def preset_recipe(model: str, method: str) -> dict[str, Any]:
+    """The preset's measured settings for `method` ({} for a model directory or an unlisted method)."""
+    preset = PRESETS.get(model)
+    return dict(preset.recipes.get(method, {})) if preset else {}
 
 
 def cache_root() -> Path:
@@ -84,6 +93,11 @@ def _gemma3_gguf(work: Path) -> Path:
     return target
 
 
+# Measured on the Chinese Hainan set (lr 1e-3): LoRA+ at the default ratio 16 left the loss
+# spiking, 66.2 % held-out after 3 epochs; ratio 4 reached 98.0 % after 3 epochs, 76.8 % after
+# the default 1.5 (SmolLM2 on the English set wants ratio 16: 91.4 % against 86.8 % at 4).
+_GEMMA_LORA = {"epochs": 3.0, "params": {"loraplus_lr_ratio": 4.0}}
+
 PRESETS: dict[str, Preset] = {
     "smollm2-135m": Preset(
         name="smollm2-135m",
@@ -92,5 +106,6 @@ PRESETS: dict[str, Preset] = {
     "gemma3-270m": Preset(
         name="gemma3-270m",
         description="Gemma-3-270M base (multilingual, 262k vocabulary), Q4_K_M GGUF dequantized",
-        languages=("en", "zh"), install=_GEMMA_INSTALL, locate_gguf=_gemma3_gguf),
+        languages=("en", "zh"), install=_GEMMA_INSTALL, locate_gguf=_gemma3_gguf,
+        recipes={name: _GEMMA_LORA for name in ("lora", "dora", "qlora")}),
 }

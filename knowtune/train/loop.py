@@ -20,6 +20,7 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_precision
 from .loss import CausalLMLoss
 from .progress import TrainProgress
+from .recipe import resolve_recipe
 
 PROGRESS_FILE = "progress.jsonl"
 
@@ -81,6 +82,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     """
     from accelerate.utils import set_seed
 
+    cfg = resolve_recipe(cfg)
     precision = resolve_precision(cfg.precision)
     threads = cfg.threads or default_threads()
     if not torch.cuda.is_available():

@@ -22,6 +22,7 @@ from .accounting import trainable_summary
 from .checkpoint import CHECKPOINTS, latest_checkpoint
 from .hardware import make_accelerator, resolve_precision
 from .loop import TrainStats, run_training
+from .recipe import resolve_recipe
 from .plots import plot_loss
 from .replay import replay_samples
 
@@ -70,6 +71,7 @@ def load_for_training(cfg: TrainConfig, loaded: LoadedModel | None = None, *, on
 
     `on_base(loaded)` runs on the base model before the method changes it (replay answers).
     """
+    cfg = resolve_recipe(cfg)
     method = get_method(cfg.method)
     params = method.parse_params(cfg.params)
     if loaded is None:
@@ -131,7 +133,7 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
         data_dir = prepare_data(data, work) if main else None
         data_dir = Path(_broadcast(accelerator, str(data_dir) if data_dir else None))
         samples, heldout = load_dataset_dir(data_dir)
-        cfg = choose_model(cfg, heldout, model_named=model_named or loaded is not None)
+        cfg = resolve_recipe(choose_model(cfg, heldout, model_named=model_named or loaded is not None))
         replay: list[dict] = []
 
         def answer_replay(base: LoadedModel) -> None:

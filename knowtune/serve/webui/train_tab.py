@@ -15,11 +15,15 @@ from .jobs import JobSlot
 from .workspace import Workspace, training_log
 
 
-def train_args(data: str, model: str, method: str, run: Path, epochs: float, lr: float,
+def train_args(data: str, model: str, method: str, run: Path, epochs: float | None, lr: float | None,
                batch_size: int, overrides: list[str]) -> list[str]:
-    """The `knowtune train` arguments of a filled form."""
+    """The `knowtune train` arguments of a filled form; empty epochs or rate are left to the recipe."""
     args = ["train", "--data", data, "--out", str(run), "--model", model, "--method", method,
-            "--epochs", f"{epochs:g}", "--lr", f"{lr:g}", "--set", f"batch_size={int(batch_size)}"]
+            "--set", f"batch_size={int(batch_size)}"]
+    if epochs:
+        args += ["--epochs", f"{epochs:g}"]
+    if lr:
+        args += ["--lr", f"{lr:g}"]
     for option in overrides:
         args += ["--set", option]
     return args
@@ -63,8 +67,10 @@ def build_train_tab(gr, workspace: Workspace, slot: JobSlot):
         run_name = gr.Textbox(label="run name", value="webui-run", elem_id="train-run", info="Written to runs/NAME.")
     with gr.Row():
         method = gr.Dropdown(label="method", choices=method_names(), value=defaults.method)
-        epochs = gr.Number(label="epochs", value=defaults.epochs, elem_id="train-epochs")
-        lr = gr.Number(label="learning rate", value=defaults.learning_rate, elem_id="train-lr")
+        epochs = gr.Number(label="epochs", value=defaults.epochs, elem_id="train-epochs",
+                           info="Empty: the model's recipe for the method (1.5 unless it says otherwise).")
+        lr = gr.Number(label="learning rate", value=defaults.learning_rate, elem_id="train-lr",
+                       info="Empty: the rate measured for the method on this model.")
         batch_size = gr.Number(label="batch size", value=defaults.batch_size, precision=0)
     for name in method_names():
         spec = get_method(name)
