@@ -97,3 +97,12 @@ def test_job_reports_a_failed_command_with_its_exit_code(tmp_path):
     assert "Traceback" not in job.log_tail()
     assert not (tmp_path / "r").exists()
     assert sys.executable  # the job ran this interpreter's knowtune
+
+
+def test_the_whole_app_builds_with_every_methods_form(tmp_path):
+    """Every component is constructed (a default the component cannot show fails here, not in a browser)."""
+    from knowtune.serve.webui import build_app
+
+    app = build_app(tmp_path)
+    numbers = [c for c in app.blocks.values() if type(c).__name__ == "Number"]
+    assert any(getattr(c, "elem_id", None) == "train-epochs" and c.value is None for c in numbers)

@@ -49,7 +49,9 @@ def shown_value(field: FormField) -> Any:
     """The default as the form shows it (lists as comma-separated text, None as empty)."""
     if field.kind == "list":
         return ",".join(str(v) for v in field.default or [])
-    return "" if field.default is None else field.default
+    if field.default is None:
+        return None if field.kind in ("int", "float") else ""  # an empty number box holds None
+    return field.default
 
 
 def param_overrides(fields: list[FormField], values: list[Any]) -> list[str]:
