@@ -31,7 +31,7 @@ from knowtune.data.build import build_dataset  # noqa: E402
 from knowtune.data.formats import read_document  # noqa: E402
 from knowtune.data.prose import split_sentences, synthesize  # noqa: E402
 from knowtune.eval import accuracy_line, answer_questions, summarise  # noqa: E402
-from knowtune.train import resolve_recipe, train_run  # noqa: E402
+from knowtune.train import train_run  # noqa: E402
 from knowtune.train.hardware import fast_bf16_available  # noqa: E402
 
 KB = Path(__file__).resolve().parent.parent / "knowtune" / "data" / "hainan"
@@ -98,14 +98,13 @@ def main(argv: list[str] | None = None) -> dict:
     prose_heldout = load_dataset_dir(prose_dir)[1]
     results: dict = {"lang": args.lang, "limit": args.limit, **info, "scores": {}}
     for name, data_dir in (("facts", facts_dir), ("prose", prose_dir)):
-        cfg = resolve_recipe(load_train_config(None, overrides))
-        run = train_run(cfg, data_dir, args.out / f"run-{name}", model_named="model" in overrides)
+        run = train_run(load_train_config(None, overrides), data_dir, args.out / f"run-{name}", model_named="model" in overrides)
         model, tokenizer = run.loaded.model, run.loaded.tokenizer
         on_facts = score(model, tokenizer, facts_heldout)
         on_prose = score(model, tokenizer, prose_heldout)
         results["scores"][name] = {"on_facts_heldout": on_facts, "on_prose_heldout": on_prose,
-                                   "train": run.stats.to_dict(), "model": cfg.model, "method": cfg.method,
-                                   "epochs": cfg.epochs}
+                                   "train": run.stats.to_dict(), "model": run.config.model,
+                                   "method": run.config.method, "epochs": run.config.epochs}
         print(f"{name}-trained: facts held-out {accuracy_line(on_facts)}; prose held-out {accuracy_line(on_prose)}")
         del run, model
     results["seconds"] = round(time.perf_counter() - start, 1)

@@ -1,5 +1,7 @@
 """Unset settings resolve per (model, method): the preset's measured recipe, else the method's rate."""
 
+import dataclasses
+
 import pytest
 
 from knowtune.config import TrainConfig, load_train_config
@@ -25,8 +27,7 @@ def test_rates_differ_by_method_and_a_given_rate_wins():
 def test_a_preset_recipe_fills_only_what_the_user_left_unset(monkeypatch):
     recipe = {"learning_rate": 7e-4, "epochs": 3.0, "params": {"r": 4, "loraplus_lr_ratio": 0.0}}
     preset = presets.PRESETS["smollm2-135m"]
-    monkeypatch.setitem(presets.PRESETS, "smollm2-135m",
-                        presets.Preset(**{**preset.__dict__, "recipes": {"lora": recipe}}))
+    monkeypatch.setitem(presets.PRESETS, "smollm2-135m", dataclasses.replace(preset, recipes={"lora": recipe}))
     cfg = resolve_recipe(TrainConfig(model="smollm2-135m", method="lora", params={"r": 32}))
     assert cfg.learning_rate == 7e-4 and cfg.epochs == 3.0
     assert cfg.params == {"r": 32, "loraplus_lr_ratio": 0.0}
@@ -61,3 +62,4 @@ def test_a_run_writes_the_resolved_settings(tiny_qwen, facts_file, tmp_path):
     run = train_run(cfg, facts_file, tmp_path / "run", quiet=True)
     written = yaml.safe_load((run.path / "config.yaml").read_text())
     assert written["learning_rate"] == get_method("ia3").default_lr and written["epochs"] == 1.5
+    assert run.config.to_dict() == written

@@ -71,6 +71,7 @@ def test_train_command_is_the_cli_command(tmp_path):
     assert "--method dora" in shown and "--epochs 1.5" in shown and "--lr 0.0005" in shown
     recommended = train_args("data/x", "smollm2-135m", "dora", tmp_path / "r", None, None, 4, [])
     assert "--lr" not in recommended and "--epochs" not in recommended
+    assert "--epochs 0" in shown_command(train_args("data/x", "smollm2-135m", "lora", tmp_path / "r", 0, None, 4, []))
     assert "--set batch_size=4" in shown and "--set params.r=8" in shown
     assert eval_args("runs/a", rag=False, probes=True, hallucination=False) == \
         ["eval", "--run", "runs/a", "--no-rag", "--no-hallucination"]

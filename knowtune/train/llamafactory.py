@@ -59,7 +59,8 @@ def _our_gib(size: str, method_name: str, bits: int | None) -> float:
 
     config, name, _ = load_arch_config(ARCH_FOR_SIZE[size])
     method = get_method(method_name)
-    est = estimate_memory(lambda: build_meta_model(config), config, name, method, method.parse_params(THEIR_PARAMS.get(method_name, {})),
+    params = method.parse_params(THEIR_PARAMS.get(method_name, {}))
+    est = estimate_memory(lambda: build_meta_model(config), config, name, method, params,
                           batch=BATCH, seq=SEQ, bits=bits, precision="bf16", checkpointing=True)
     return est.peak / 2**30
 

@@ -1,11 +1,11 @@
 """What a run trains with when the user leaves a setting unset.
 
-Learning rates differ by orders of magnitude between methods (full fine-tuning wants ~1e-4,
-IA3 ~1e-2), and one model can want other settings than another for the same method
-(Gemma-3-270M diverges with LoRA+ where SmolLM2 gains from it). So the learning rate (and
-the epochs) are left empty in the config and resolved here: the model preset's measured recipe for the
-method, else the method's own DEFAULT_LR. Method params from a recipe fill only the names
-the user did not give. The resolved config is what the run writes to its config.yaml.
+Learning rates differ by orders of magnitude between methods (full fine-tuning 5e-4, IA3
+3e-2), and one model can want other settings than another for the same method (Gemma-3-270M's
+loss spikes with LoRA+ at ratio 16, where SmolLM2 gains from it). So the learning rate and the
+epochs are left empty in the config and resolved here: the model preset's measured recipe for
+the method, else the method's own DEFAULT_LR and 1.5 epochs. Method params from a recipe fill
+only the names the user did not give. The resolved config is what the run writes to its config.yaml.
 """
 
 from __future__ import annotations

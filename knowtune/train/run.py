@@ -22,8 +22,8 @@ from .accounting import trainable_summary
 from .checkpoint import CHECKPOINTS, latest_checkpoint
 from .hardware import make_accelerator, resolve_precision
 from .loop import TrainStats, run_training
-from .recipe import resolve_recipe
 from .plots import plot_loss
+from .recipe import resolve_recipe
 from .replay import replay_samples
 
 console = Console(stderr=True)
@@ -37,6 +37,8 @@ class TrainedRun:
     path: Path
     loaded: LoadedModel
     stats: TrainStats
+    config: TrainConfig
+    """What the run trained with: model chosen, recipe resolved (as in its config.yaml)."""
     is_main_process: bool = True
 
 
@@ -169,7 +171,7 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
         _replace(work, out)
     accelerator.wait_for_everyone()
     stats.full_state = None
-    return TrainedRun(path=out, loaded=loaded, stats=stats, is_main_process=main)
+    return TrainedRun(path=out, loaded=loaded, stats=stats, config=cfg, is_main_process=main)
 
 
 def _broadcast(accelerator, value):

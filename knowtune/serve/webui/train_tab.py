@@ -20,9 +20,9 @@ def train_args(data: str, model: str, method: str, run: Path, epochs: float | No
     """The `knowtune train` arguments of a filled form; empty epochs or rate are left to the recipe."""
     args = ["train", "--data", data, "--out", str(run), "--model", model, "--method", method,
             "--set", f"batch_size={int(batch_size)}"]
-    if epochs:
+    if epochs is not None:
         args += ["--epochs", f"{epochs:g}"]
-    if lr:
+    if lr is not None:
         args += ["--lr", f"{lr:g}"]
     for option in overrides:
         args += ["--set", option]
