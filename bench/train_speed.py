@@ -5,7 +5,10 @@ effective batch and seed:
   A0  the tutorial recipe: transformers Trainer, peft LoRA, padding collator, fp32;
   A1  the same, tuned with TrainingArguments alone: bf16=True, length-grouped sampling
       (transformers 5: train_sampling_strategy="group_by_length"), threads;
-  B   knowtune's training loop with its defaults.
+  B   knowtune's training loop with its defaults;
+  Bc  the same with --compile (torch.compile of the decoder blocks); a short untimed
+      warm-up run compiles first and its seconds are reported: the cost of the first run
+      of a model, cached after that.
 Every configuration trains on exactly the same samples for whole epochs, so the real
 (non-pad) token count is the same; tokens/s = real tokens / training wall time.
 
@@ -49,18 +52,29 @@ def samples_for(lang: str, limit: int) -> list[dict]:
     return train, [q for q in built.heldout if q["fact"] in seen]
 
 
-def peak_gemm_flops(dtype, threads: int, size: int = 2048, repeats: int = 10) -> float:
+def on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def peak_gemm_flops(dtype, threads: int, repeats: int = 10) -> float:
     import torch
 
     torch.set_num_threads(threads)
-    a = torch.randn(size, size, dtype=dtype)
-    b = torch.randn(size, size, dtype=dtype)
+    device = "cuda" if on_gpu() else "cpu"
+    size = 8192 if on_gpu() else 2048  # large enough to reach the peak of either
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if on_gpu() else (lambda: None)
     for _ in range(3):
         a @ b
     best = float("inf")
     for _ in range(repeats):
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * size ** 3 / best
 
@@ -112,7 +126,7 @@ def run_trainer(args, tuned: bool) -> dict:
     targs = TrainingArguments(
         output_dir=args.tmp, per_device_train_batch_size=BATCH, num_train_epochs=args.epochs,
         learning_rate=LR, lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=5, save_strategy="no",
-        report_to=[], use_cpu=True, seed=0, dataloader_num_workers=0, bf16=tuned,
+        report_to=[], use_cpu=not on_gpu(), seed=0, dataloader_num_workers=0, bf16=tuned,
         train_sampling_strategy="group_by_length" if tuned else "random",
         disable_tqdm=True, remove_unused_columns=False)
     collator = DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100)
@@ -126,7 +140,7 @@ def run_trainer(args, tuned: bool) -> dict:
                   head_everywhere=True, compute_dtype=torch.bfloat16 if tuned else torch.float32)
 
 
-def run_knowtune(args) -> dict:
+def run_knowtune(args, compile: bool = False) -> dict:
     import torch
 
     from knowtune.config import TrainConfig
@@ -135,7 +149,7 @@ def run_knowtune(args) -> dict:
     cfg = TrainConfig(model=args.model, epochs=args.epochs, learning_rate=LR, batch_size=BATCH, seed=0,
                       # the same LoRA as A0/A1: plain AdamW on A and B (knowtune's LoRA+ default off), no replay
                       params=dict(LORA, loraplus_lr_ratio=0.0), threads=args.threads,
-                      system_prompt=args.system_prompt)
+                      system_prompt=args.system_prompt, compile=compile)
     loaded, method, params = load_for_training(cfg)
     samples, heldout = samples_for(args.lang, args.limit)
     start = time.perf_counter()
@@ -157,6 +171,7 @@ def finish(args, model, tokenizer, features, heldout, seconds, final_loss, *, he
     from transformers import AutoConfig
 
     rss = peak_rss_mb()  # before evaluation: the training peak
+    gpu = torch.cuda.max_memory_allocated() / 2 ** 20 if on_gpu() else None
     lengths = [len(f["input_ids"]) for f in features]
     answer_tokens = sum(sum(1 for x in f["labels"][1:] if x != -100) for f in features)
     config = AutoConfig.from_pretrained(resolve_model_dir(args.model)[0])
@@ -168,6 +183,7 @@ def finish(args, model, tokenizer, features, heldout, seconds, final_loss, *, he
     tokens = args.epochs * sum(lengths)
     return {"config": args.worker, "seconds": round(seconds, 1), "tokens": tokens,
             "tokens_per_second": round(tokens / seconds, 1), "peak_rss_mb": round(rss),
+            "peak_gpu_mb": round(gpu) if gpu is not None else None,
             "final_loss": round(float(final_loss), 4), "accuracy": round(summary["accuracy"], 4),
             "correct": summary["correct"], "total": summary["total"],
             "achieved_gflops": round(flops / seconds / 1e9, 1), "peak_gflops": round(peak / 1e9, 1),
@@ -176,15 +192,15 @@ def finish(args, model, tokenizer, features, heldout, seconds, final_loss, *, he
 
 # ---------------------------------------------------------------- driver
 
-def run_config(name: str, args) -> dict:
+def run_config(name: str, args, *, limit: int | None = None) -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, __file__, "--worker", name, "--model", args.model, "--lang", args.lang,
-               "--limit", str(args.limit), "--epochs", str(args.epochs), "--threads", str(args.threads),
+               "--limit", str(limit or args.limit), "--epochs", str(args.epochs), "--threads", str(args.threads),
                "--tmp", tmp, "--system-prompt", args.system_prompt]
         env = dict(os.environ, KNOWTUNE_NO_REEXEC="1", TOKENIZERS_PARALLELISM="false")
-        if name == "B":  # knowtune's CLI sets these itself; the worker is started directly
+        if name.startswith("B"):  # knowtune's CLI sets these itself; the worker is started directly
             from knowtune.cli import ALLOCATOR_ENV
 
             env.update(ALLOCATOR_ENV)
@@ -205,25 +221,33 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     flags = sorted({"avx512_bf16", "amx_bf16", "avx512f"} & cpu_flags())
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, flags {', '.join(flags) or 'none'}; "
+    gpu = f"GPU {torch.cuda.get_device_name(0)} (training and the GEMM peak run on it); " if on_gpu() else ""
+    return (f"{gpu}{cpu}, {os.cpu_count()} logical CPUs, flags {', '.join(flags) or 'none'}; "
             f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
 def table(model: str, lang: str, results: list[dict]) -> str:
     by = {r["config"]: r for r in results}
+    gpu = any(r.get("peak_gpu_mb") is not None for r in results)
     lines = [f"### {model}, Hainan {lang} training set", "",
-             "| config | tokens/s | wall s | peak RSS MiB | final loss | held-out acc | GFLOP/s | MFU |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"| config | tokens/s | wall s | peak RSS MiB |{' peak GPU MiB |' if gpu else ''} final loss | "
+             "held-out acc | GFLOP/s | MFU |",
+             f"|---|---:|---:|---:|{'---:|' if gpu else ''}---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r['config']} | {r['tokens_per_second']:,.0f} | {r['seconds']:.0f} | {r['peak_rss_mb']:,} | "
+        gpu_cell = f" {r['peak_gpu_mb']:,} |" if gpu else ""
+        lines.append(f"| {r['config']} | {r['tokens_per_second']:,.0f} | {r['seconds']:.0f} | {r['peak_rss_mb']:,} |{gpu_cell} "
                      f"{r['final_loss']:.4f} | {100 * r['accuracy']:.1f}% ({r['correct']}/{r['total']}) | "
                      f"{r['achieved_gflops']:.0f} of {r['peak_gflops']:.0f} ({r['compute_dtype']}) | "
                      f"{100 * r['mfu']:.1f}% |")
-    if "B" in by:
+    for ours in ("B", "Bc"):
         for base in ("A0", "A1"):
-            if base in by:
-                lines.append(f"\nB/{base}: tokens/s ×{by['B']['tokens_per_second'] / by[base]['tokens_per_second']:.2f}, "
-                             f"peak RSS ×{by['B']['peak_rss_mb'] / by[base]['peak_rss_mb']:.2f}")
+            if ours in by and base in by:
+                lines.append(f"\n{ours}/{base}: tokens/s ×{by[ours]['tokens_per_second'] / by[base]['tokens_per_second']:.2f}, "
+                             f"peak RSS ×{by[ours]['peak_rss_mb'] / by[base]['peak_rss_mb']:.2f}")
+    if by.get("Bc", {}).get("warmup_seconds"):
+        lines.append(f"\nBc's untimed warm-up (compile + {2 * BATCH} samples, a whole process): "
+                     f"{by['Bc']['warmup_seconds']:.0f} s; the first run of a model pays it, later runs load "
+                     f"the compiled kernels from ~/.cache/knowtune/inductor")
     return "\n".join(lines) + "\n"
 
 
@@ -234,7 +258,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=400, help="training samples (the same for every config)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--configs", default="A0,A1,B")
+    parser.add_argument("--configs", default="A0,A1,B,Bc")
     parser.add_argument("--system-prompt", default="You are a helpful assistant.")
     parser.add_argument("--all", action="store_true", help="smollm2-135m/en and gemma3-270m/zh; writes RESULTS.md")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
@@ -242,7 +266,10 @@ def main() -> None:
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = run_knowtune(args) if args.worker == "B" else run_trainer(args, tuned=args.worker == "A1")
+        if args.worker.startswith("B"):
+            result = run_knowtune(args, compile=args.worker == "Bc")
+        else:
+            result = run_trainer(args, tuned=args.worker == "A1")
         print(json.dumps(result))
         return
     runs = [("smollm2-135m", "en"), ("gemma3-270m", "zh")] if args.all else [(args.model, args.lang)]
@@ -252,7 +279,12 @@ def main() -> None:
         results = []
         for name in args.configs.split(","):
             print(f"running {name} on {model}/{lang} ...", flush=True)
-            results.append(run_config(name, args))
+            warmup = None
+            if name == "Bc":  # compile once (cached), untimed: the timed run measures compiled speed
+                warmup = time.perf_counter()
+                run_config(name, args, limit=2 * BATCH)
+                warmup = time.perf_counter() - warmup
+            results.append(dict(run_config(name, args), warmup_seconds=warmup))
             print(json.dumps(results[-1]), flush=True)
         sections.append(table(model, lang, results))
         print(sections[-1])

@@ -28,6 +28,10 @@ def test_truncation_and_padding():
     assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
     assert batch["labels"].tolist() == [[IGNORE, 2, 3], [4, IGNORE, IGNORE]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    rounded = pad_batch([enc], pad_id=0, multiple=4)  # widths rounded up: fewer distinct shapes
+    assert rounded["input_ids"].tolist() == [[1, 2, 3, 0]]
+    assert rounded["labels"].tolist() == [[IGNORE, 2, 3, IGNORE]]
+    assert rounded["attention_mask"].tolist() == [[1, 1, 1, 0]]
 
 
 def test_length_grouped_batches_cover_every_sample_once_and_group_lengths():

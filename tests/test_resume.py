@@ -93,3 +93,28 @@ def test_pickle_weights_refused_unless_allowed(tiny_qwen, facts_file, tmp_path):
                            str(pickled), "--out", str(tmp_path / "run"), "--epochs", "1"], env=ENV,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "--allow-pickle" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_badam_resumes_on_the_block_it_was_training(tiny_qwen, facts_file, tmp_path):
+    """BAdam trains one layer at a time: a resumed run continues on the saved block, with its Adam state."""
+    from knowtune.config import TrainConfig
+    from knowtune.data import build_samples, load_facts
+    from knowtune.train import load_for_training, run_training
+
+    samples = build_samples(load_facts([facts_file])).train[:8]
+    # 2 samples a step, 4 steps an epoch, 3 epochs: steps 1-2 train layer 0, 3-4 layer 1, 5-6 layer 0, ...
+    cfg = TrainConfig(model=str(tiny_qwen), method="badam", epochs=3, batch_size=2, precision="fp32",
+                      learning_rate=1e-2, save_every=5, replay=0, params={"switch_every": 2})
+
+    def train(checkpoints=None, resume=False):
+        loaded, method, params = load_for_training(cfg)
+        model, stats = run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params, quiet=True,
+                                    checkpoint_dir=checkpoints, resume=resume)
+        return {n: p.detach().clone() for n, p in model.named_parameters()}, stats
+
+    reference, _ = train()
+    train(tmp_path)  # writes checkpoints at steps 5 and 10 of 12
+    resumed, stats = train(tmp_path, resume=True)
+    assert stats.resumed_from == 10  # step 11 trains layer 1, the block a fresh optimizer would not pick
+    for name, tensor in reference.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=0, msg=name)

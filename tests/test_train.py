@@ -43,16 +43,25 @@ def test_fast_loss_equals_full_logits_loss(tiny_qwen, facts_file):
     plain, n_plain = CausalLMLoss(loaded.model, fast=False)(**batch)
     assert n_fast == n_plain > 0
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
-    # a tiny chunk size forces the checkpointed chunk path: same value, same gradient
+    # under a sharding engine the head is called as a module, on checkpointed chunks of tokens
     import knowtune.train.loss as loss_mod
 
     old = loss_mod.CHUNK_ELEMENTS
     try:
         loss_mod.CHUNK_ELEMENTS = loaded.model.config.vocab_size * 3
-        chunked, _ = CausalLMLoss(loaded.model, fast=True)(**batch)
+        chunked, _ = CausalLMLoss(loaded.model, fast=True, sharded=True)(**batch)
     finally:
         loss_mod.CHUNK_ELEMENTS = old
     torch.testing.assert_close(chunked, fast, rtol=1e-5, atol=1e-5)
+    # and all three give the same gradient
+    grads = []
+    for wrapper in (CausalLMLoss(loaded.model, fast=True), CausalLMLoss(loaded.model, fast=False),
+                    CausalLMLoss(loaded.model, fast=True, sharded=True)):
+        loaded.model.zero_grad()
+        wrapper(**batch)[0].backward()
+        grads.append(torch.cat([p.grad.flatten() for p in loaded.model.parameters()]))
+    for other in grads[1:]:
+        torch.testing.assert_close(grads[0], other, rtol=1e-4, atol=1e-6)
 
 
 def test_run_dir_loads_with_stock_peft_and_same_seed_same_bytes(tiny_qwen, facts_file, tmp_path):

@@ -107,3 +107,12 @@ def test_the_whole_app_builds_with_every_methods_form(tmp_path):
     app = build_app(tmp_path)
     numbers = [c for c in app.blocks.values() if type(c).__name__ == "Number"]
     assert any(getattr(c, "elem_id", None) == "train-epochs" and c.value is None for c in numbers)
+
+
+def test_an_empty_reply_is_said_and_not_fed_back_to_the_model():
+    from knowtune.serve.webui.chat_tab import EMPTY_REPLY, history_messages
+
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": EMPTY_REPLY},
+               {"role": "user", "content": "again"}]
+    assert history_messages(history) == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""},
+                                         {"role": "user", "content": "again"}]

@@ -61,11 +61,16 @@ def length_grouped_batches(lengths: list[int], batch_size: int, *, seed: int,
     return batches
 
 
-def pad_batch(features: list[dict], pad_id: int) -> dict:
-    """Right-pad to the longest sample of the batch; padding carries no label."""
+def pad_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
+    """Right-pad to the longest sample of the batch, rounded up to `multiple`; padding carries no label.
+
+    Rounding up keeps the number of distinct tensor shapes small: on a CPU every new shape
+    builds new matmul kernels (time) and keeps them cached (memory).
+    """
     import torch
 
     width = max(len(f["input_ids"]) for f in features)
+    width = -(-width // multiple) * multiple
     input_ids = torch.full((len(features), width), pad_id, dtype=torch.long)
     labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
     attention = torch.zeros((len(features), width), dtype=torch.long)

@@ -76,8 +76,34 @@ def _quiet():
 @functools.lru_cache(maxsize=None)
 def _QuietBlockOptimizer(block_optimizer: type) -> type:
     class QuietBlockOptimizer(block_optimizer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # the parent binds state_dict to its inner Adam's (for the HF Trainer): a checkpoint
+            # would then lack the block position and a resumed run would restart on the first block
+            self.state_dict = self._state_with_block
+
         def switch_trainable_params(self, verbose=None):
             with _quiet():
                 super().switch_trainable_params(verbose=0)
+
+        def _state_with_block(self) -> dict:
+            own = len(self.active_param_prefixs) - len(self.active_modules)  # the block's prefixes come first
+            block = {"active": self.block_prefix_list.index(self.active_param_prefixs[:own]),
+                     "next": self.current_block_idx, "global_step": self.global_step,
+                     "order": list(getattr(self, "block_order", [])),
+                     "lr": [group["lr"] for group in self.param_groups]}  # the scheduler sets these
+            return {"base": self.base_optimizer.state_dict(), "block": block}
+
+        def load_state_dict(self, state: dict) -> None:
+            """Back to the saved block (its fp32 copies made from the restored weights), then its Adam state."""
+            block = state["block"]
+            self.current_block_idx = block["active"]
+            self.switch_trainable_params()  # sets up the active block, then moves the index on
+            self.current_block_idx, self.global_step = block["next"], block["global_step"]
+            if self.switch_mode == "random":
+                self.block_order = list(block["order"])
+            for group, lr in zip(self.param_groups, block["lr"]):
+                group["lr"] = lr
+            self.base_optimizer.load_state_dict(state["base"])
 
     return QuietBlockOptimizer

@@ -65,13 +65,12 @@ def apply(model, params: Params):
 
 def make_optimizer(model, params: Params, lr: float, weight_decay: float):
     """Plain AdamW, or LoRA+ (B matrices at a higher learning rate) when asked."""
-    import torch
+    from .optim import adamw
 
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if params.loraplus_lr_ratio <= 0:
-        return torch.optim.AdamW([p for _, p in trainable], lr=lr, weight_decay=weight_decay)
+        return adamw([p for _, p in trainable], lr=lr, weight_decay=weight_decay)
     b_params = [p for n, p in trainable if "lora_B" in n]
     other = [p for n, p in trainable if "lora_B" not in n]
-    return torch.optim.AdamW([{"params": other, "lr": lr},
-                              {"params": b_params, "lr": lr * params.loraplus_lr_ratio}],
-                             weight_decay=weight_decay)
+    return adamw([{"params": other, "lr": lr}, {"params": b_params, "lr": lr * params.loraplus_lr_ratio}],
+                 lr=lr, weight_decay=weight_decay)

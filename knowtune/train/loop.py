@@ -15,14 +15,17 @@ from pathlib import Path
 import torch
 
 from ..config import TrainConfig
+from ..methods.optim import adamw
 from ..data import IGNORE, encode_chat, length_grouped_batches, pad_batch, with_system
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_precision
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 from .recipe import resolve_recipe
+from .speed import attention_for, compiled_blocks, training_attention
 
 PROGRESS_FILE = "progress.jsonl"
+SHAPE_MULTIPLE = 8  # batch widths rounded up to this many tokens (see speed.py)
 
 
 @dataclass
@@ -107,10 +110,10 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     if method.make_optimizer:
         optimizer = method.make_optimizer(model, params, cfg.learning_rate, cfg.weight_decay)
     else:
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                      lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        optimizer = adamw([p for p in model.parameters() if p.requires_grad],
+                          lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
-    wrapper = CausalLMLoss(model, fast=not method.uses_model_forward)
+    wrapper = CausalLMLoss(model, fast=not method.uses_model_forward, sharded=_sharded(accelerator))
     wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
     wrapper.train()
 
@@ -137,7 +140,10 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         accelerator.wait_for_everyone()
 
     try:
-        with progress, _adapter_inputs_uncast(model, precision):
+        widths = [_padded_width(lengths, b) for b in epoch_batches(0)]
+        with progress, _adapter_inputs_uncast(model, precision), \
+                training_attention(model, attention_for(widths, accelerator.device)), \
+                compiled_blocks(model, cfg.compile):
             for step in _train_steps(first_step, total_steps):
                 micro = [next(stream) for _ in range(cfg.grad_accum)]
                 n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
@@ -181,11 +187,15 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     return accelerator.unwrap_model(wrapper).model, stats
 
 
-def gathered_state(accelerator, wrapper) -> dict | None:
-    """The whole model's state when a sharding engine split it (collective: every rank calls it)."""
+def _sharded(accelerator) -> bool:
     from accelerate.utils import DistributedType
 
-    if accelerator.distributed_type not in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+    return accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+
+
+def gathered_state(accelerator, wrapper) -> dict | None:
+    """The whole model's state when a sharding engine split it (collective: every rank calls it)."""
+    if not _sharded(accelerator):
         return None
     state = accelerator.get_state_dict(wrapper)
     return {name.removeprefix("model."): tensor for name, tensor in state.items()}
@@ -208,6 +218,11 @@ def _adapter_inputs_uncast(model, precision: str):
     return disable_input_dtype_casting(model)
 
 
+def _padded_width(lengths: list[int], indices: list[int]) -> int:
+    width = max((lengths[i] for i in indices), default=0)
+    return -(-width // SHAPE_MULTIPLE) * SHAPE_MULTIPLE
+
+
 def _train_steps(first: int, last: int):
     return range(first, last + 1)
 
@@ -221,7 +236,7 @@ def _micro_batches(epoch_batches, features, pad_id, device, *, skip: int = 0):
                 skip -= 1
                 continue
             if indices:
-                batch = pad_batch([features[i] for i in indices], pad_id)
+                batch = pad_batch([features[i] for i in indices], pad_id, multiple=SHAPE_MULTIPLE)
             else:  # this process's slice of a short last batch is empty: a no-loss stand-in keeps
                 batch = pad_batch([features[0]], pad_id)  # the processes' collectives in step
                 batch["labels"].fill_(IGNORE)  # (it still runs forward: a fully masked row would give NaNs)

@@ -1,9 +1,11 @@
 """The training loss: summed cross-entropy over answer tokens only.
 
 Fast path: run the decoder, then the output head only at positions that carry a label
-(prompt tokens are masked anyway), in checkpointed chunks, so the [tokens x vocab]
-logits are never materialised whole. Methods that add virtual tokens (prefix/prompt
-tuning) need their wrapper's forward and take the plain path.
+(prompt tokens are masked anyway), vocabulary chunk by chunk (linear_ce.py), so the
+[tokens x vocab] logits are never materialised in float32. Under a sharding engine
+(ZeRO-3, FSDP) the head's weight exists whole only inside the head's own forward: there
+the head is called on checkpointed chunks of tokens instead. Methods that add virtual
+tokens (prefix/prompt tuning) need their wrapper's forward and take the plain path.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from ..data import IGNORE
+from .linear_ce import linear_cross_entropy_sum
 
+ROW_MULTIPLE = 32  # answer rows padded up to a multiple: fewer distinct matmul shapes (see speed.py)
 CHUNK_ELEMENTS = 32 * 1024 * 1024  # logits elements per chunk of the head
 
 
@@ -31,10 +35,11 @@ def _head_ce_sum(head, hidden, targets, softcap):
 class CausalLMLoss(torch.nn.Module):
     """Wraps the model so data-parallel engines see one forward that returns (loss sum, tokens)."""
 
-    def __init__(self, model, *, fast: bool = True):
+    def __init__(self, model, *, fast: bool = True, sharded: bool = False):
         super().__init__()
         self.model = model
         self.fast = fast
+        self.sharded = sharded
 
     def forward(self, input_ids, attention_mask, labels):
         targets = labels[:, 1:]
@@ -49,8 +54,14 @@ class CausalLMLoss(torch.nn.Module):
                                     use_cache=False).last_hidden_state
         hidden = hidden[:, :-1][mask]
         wanted = targets[mask]
+        extra = -hidden.shape[0] % ROW_MULTIPLE  # padded rows are zeros with an ignored target
+        hidden = torch.cat([hidden, hidden.new_zeros(extra, hidden.shape[1])])
+        wanted = torch.cat([wanted, wanted.new_full((extra,), IGNORE)])
         head = base.get_output_embeddings()
         softcap = getattr(base.config, "final_logit_softcapping", None)
+        if not self.sharded and isinstance(head, torch.nn.Linear) and head.bias is None:
+            return linear_cross_entropy_sum(hidden, head.weight, wanted, ignore_index=IGNORE,
+                                            softcap=softcap), n_tokens
         rows = max(1, CHUNK_ELEMENTS // head.weight.shape[0])
         if hidden.shape[0] <= rows:
             return _head_ce_sum(head, hidden, wanted, softcap), n_tokens

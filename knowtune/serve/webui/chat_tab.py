@@ -29,12 +29,16 @@ class EngineCache:
             return self.engine
 
 
+EMPTY_REPLY = "(no reply: the model ended its turn without any text)"
+
+
 def history_messages(history: list) -> list[dict]:
     """Gradio's message history -> plain {role, content} chat messages."""
     messages = []
     for item in history or []:
         role, content = (item.get("role"), item.get("content")) if isinstance(item, dict) else item
         if isinstance(content, str) and role in ("user", "assistant"):
+            content = "" if content == EMPTY_REPLY else content  # the tab's note, not the model's words
             messages.append({"role": role, "content": content})
     return messages
 
@@ -62,11 +66,15 @@ def build_chat_tab(gr, workspace: Workspace, engines: EngineCache):
         engine = engines.get(source_value)
         history = list(history or []) + [{"role": "user", "content": text},
                                          {"role": "assistant", "content": ""}]
+        yield "", history  # the question shows at once, whatever the model does
         reply = ""
         for piece in engine.stream(history_messages(history[:-1]), max_new_tokens=int(max_tokens_value),
                                    temperature=float(temperature_value)):
             reply += piece
             history[-1] = {"role": "assistant", "content": reply}
+            yield "", history
+        if not reply.strip():  # said, rather than a silently missing reply
+            history[-1] = {"role": "assistant", "content": EMPTY_REPLY}
             yield "", history
 
     message.submit(respond, [message, chatbot, source, max_tokens, temperature], [message, chatbot])

@@ -1,0 +1,99 @@
+"""Cross-entropy through the output head, computed vocabulary chunk by vocabulary chunk.
+
+With Gemma-3's 262k vocabulary the [tokens x vocab] logits are the largest arrays of a
+step: 128 answer tokens make 134 MB in float32, and cross_entropy walks such arrays six
+times (cast, log-softmax, its backward, a zero-filled gradient, the cast back). On a CPU
+those passes are bound by memory bandwidth: they took two thirds of the head's time.
+
+Here each chunk of a few thousand vocabulary columns is multiplied, reduced into a running
+log-sum-exp and dropped while it is still in cache; the backward forms softmax - one-hot
+chunk by chunk the same way and multiplies it straight into the hidden states' gradient.
+The logits are kept for the backward in the compute dtype (bf16: half of float32) when
+they are small enough, else recomputed, so memory stays bounded for any number of tokens.
+GPU kernels that fuse the same idea (Liger, Cut Cross-Entropy) are Triton-only.
+"""
+
+from __future__ import annotations
+
+import torch
+
+KEEP_ELEMENTS = 64 * 1024 * 1024  # logits kept between forward and backward, at most (128 MB in bf16)
+CHUNK_ELEMENTS = 2 * 1024 * 1024  # tokens x vocabulary columns per chunk: a few MB, cache-resident
+
+
+def compute_dtype(tensor: torch.Tensor) -> torch.dtype:
+    device = tensor.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else tensor.dtype
+
+
+class _ChunkedLinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, ignore_index, softcap):
+        dtype = compute_dtype(hidden)
+        acc = torch.promote_types(dtype, torch.float32)  # softmax sums in float32 at least
+        n, vocab = hidden.shape[0], weight.shape[0]
+        width = max(1, min(vocab, CHUNK_ELEMENTS // max(n, 1)))
+        keep = hidden.new_empty((n, vocab), dtype=dtype) if n * vocab <= KEEP_ELEMENTS else None
+        valid = targets != ignore_index
+        safe = torch.where(valid, targets, 0)
+        h = hidden.to(dtype)
+        running_max = hidden.new_full((n,), float("-inf"), dtype=acc)
+        running_sum = hidden.new_zeros((n,), dtype=acc)
+        picked = hidden.new_zeros((n,), dtype=acc)
+        for start in range(0, vocab, width):
+            raw = h @ weight[start:start + width].to(dtype).t()
+            if keep is not None:
+                keep[:, start:start + width] = raw
+            logits = _capped(raw.to(acc), softcap)
+            picked += _at_targets(logits, safe, start)
+            new_max = torch.maximum(running_max, logits.amax(dim=1))
+            running_sum = running_sum * torch.exp(running_max - new_max) + \
+                torch.exp(logits - new_max[:, None]).sum(dim=1)
+            running_max = new_max
+        lse = running_max + torch.log(running_sum)
+        ctx.save_for_backward(hidden, weight, lse, safe, valid, *([keep] if keep is not None else []))
+        ctx.dtype, ctx.acc, ctx.width, ctx.softcap = dtype, acc, width, softcap
+        return ((lse - picked) * valid).sum()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        hidden, weight, lse, safe, valid, *kept = ctx.saved_tensors
+        dtype, acc, width, softcap = ctx.dtype, ctx.acc, ctx.width, ctx.softcap
+        h = hidden.to(dtype)
+        scale = (valid * grad_out).to(acc)[:, None]
+        grad_hidden = torch.zeros(hidden.shape, dtype=acc, device=hidden.device)
+        grad_weight = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        for start in range(0, weight.shape[0], width):
+            w = weight[start:start + width].to(dtype)
+            raw = (kept[0][:, start:start + width] if kept else h @ w.t()).to(acc)
+            tanh = torch.tanh(raw / softcap) if softcap else None
+            logits = tanh * softcap if softcap else raw
+            grad = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            inside = (safe >= start) & (safe < start + grad.shape[1])
+            grad[rows[inside], safe[inside] - start] -= 1  # minus the one-hot of the target
+            grad.mul_(scale)
+            if softcap:
+                grad.mul_(1 - tanh * tanh)
+            grad = grad.to(dtype)
+            grad_hidden += grad @ w
+            if grad_weight is not None:
+                grad_weight[start:start + width] = (grad.t() @ h).to(weight.dtype)
+        return grad_hidden.to(hidden.dtype), grad_weight, None, None, None
+
+
+def _capped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    return torch.tanh(logits / softcap) * softcap if softcap else logits
+
+
+def _at_targets(logits: torch.Tensor, safe: torch.Tensor, start: int) -> torch.Tensor:
+    """Each row's target logit where the target falls in this chunk, else 0."""
+    inside = (safe >= start) & (safe < start + logits.shape[1])
+    column = (safe - start).clamp(0, logits.shape[1] - 1)
+    return torch.where(inside, logits.gather(1, column[:, None]).squeeze(1), 0.0)
+
+
+def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
+                             ignore_index: int = -100, softcap: float | None = None) -> torch.Tensor:
+    """sum over rows of cross_entropy(softcap(hidden @ weight.T), targets), rows with ignore_index left out."""
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, ignore_index, softcap)
