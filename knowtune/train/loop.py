@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from ..config import TrainConfig
-from ..methods.optim import adamw
 from ..data import IGNORE, encode_chat, length_grouped_batches, pad_batch, with_system
+from ..methods.optim import adamw
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_precision
 from .loss import CausalLMLoss
