@@ -77,7 +77,7 @@ def train(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its newest checkpoint."),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model's blocks: about +10-20 % tokens/s on a CPU after a one-time compile of about a minute per model (cached)."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model's blocks (a one-time compile of about a minute per model, cached); measured slower than the default on this project's CPU benchmark, see bench/RESULTS.md."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based weights (.bin): unpickling can run code."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow a model directory's own Python code to run."),
 ):

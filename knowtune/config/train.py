@@ -50,7 +50,7 @@ class TrainConfig:
     seed: int = 42
     """Random seed for initialisation, shuffling and dropout."""
     compile: bool = False
-    """torch.compile the model's blocks while training: about +10-20 % tokens/s on a CPU, after a one-time compile of about a minute per model (cached in ~/.cache/knowtune/inductor)."""
+    """torch.compile the model's blocks while training (a one-time compile of about a minute per model, cached in ~/.cache/knowtune/inductor); measured slower than without on the CPU benchmark (bench/RESULTS.md), so off by default."""
     threads: int = 0
     """CPU threads for torch (0: the number of physical cores)."""
     log_every: int = 5

@@ -6,15 +6,20 @@ Besides bf16 autocast over bf16 frozen weights, the head at answer positions onl
 - Padding rounded up to a multiple of 8 tokens (see `data.pad_batch`): oneDNN builds and
   caches matmul kernels for every new shape; rounding cut a SmolLM2 epoch's distinct shapes
   and its peak memory from 2.5 to 1.7 GB.
-- Plain ("eager") attention for short batches: at 50-190 tokens torch's CPU flash-attention
-  backward costs 2-3x the plain matmul-softmax-matmul (8 ms vs 2.5 ms a layer at 8 x 52
-  tokens); from about 200 tokens the flash kernel wins and keeps the [L x L] scores unsaved.
 - AdamW fused into one kernel (methods.optim): the per-tensor loop over LoRA's hundreds of
   small matrices was a seventh of a SmolLM2 step.
-- `torch.compile` of the decoder blocks (each block compiled once, shared by all layers),
-  opt-in: it fuses the norms, rotary, LoRA scaling and activations, +10 % on SmolLM2 and
-  +19 % on Gemma-3 in the benchmark, but compiling costs about a minute the first time
-  (seconds later: inductor caches its kernels).
+- `torch.compile` of the decoder blocks, opt-in (--compile): it fuses the norms, rotary, LoRA
+  scaling and activations; with plain attention it was +10 % on SmolLM2 and +19 % on Gemma-3,
+  with the flash kernel the loop uses it was 14 % and 31 % slower, and compiling costs about a
+  minute the first time (seconds later: inductor caches its kernels). Kept for GPUs and
+  experiments, off by default.
+
+Tried and left out: plain ("eager") attention while training. torch's CPU flash-attention
+backward is 2-3x slower than matmul-softmax-matmul at 50-190 tokens (8 vs 2.5 ms a layer at
+8 x 52), worth +24 % tokens/s on SmolLM2; but the English demo's model then forgot far more
+(likely cause, not yet shown: under bf16 autocast the plain path rounds the attention scores
+to bf16, where the flash kernel keeps them in float32): general-knowledge probe 66.7 % -> 40.5 % against 54.8 % with the
+flash kernel and everything else the same (held-out 90.7 % vs 92.7 %).
 """
 
 from __future__ import annotations
@@ -23,35 +28,9 @@ import contextlib
 import os
 from pathlib import Path
 
-import torch
+from ..methods.layers import decoder_layers
 
-from ..methods.layers import base_model, decoder_layers
-
-EAGER_ATTENTION_MAX_WIDTH = 192  # the batch width (tokens) up to which plain attention is faster on a CPU
 COMPILE_CACHE = Path.home() / ".cache" / "knowtune" / "inductor"
-
-
-def attention_for(widths: list[int], device: torch.device) -> str | None:
-    """The attention implementation to train with, or None to keep the model's own."""
-    if device.type != "cpu" or not widths:
-        return None
-    typical = sorted(widths)[len(widths) // 2]
-    return "eager" if typical <= EAGER_ATTENTION_MAX_WIDTH else None
-
-
-@contextlib.contextmanager
-def training_attention(model, implementation: str | None):
-    """Train with `implementation`, then hand the model back with the attention it came with."""
-    base = base_model(model)
-    before = getattr(base.config, "_attn_implementation", None)
-    if implementation is None or before == implementation or not hasattr(base, "set_attn_implementation"):
-        yield
-        return
-    base.set_attn_implementation(implementation)
-    try:
-        yield
-    finally:
-        base.set_attn_implementation(before)
 
 
 @contextlib.contextmanager
