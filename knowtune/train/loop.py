@@ -22,6 +22,7 @@ from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_pr
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 from .recipe import resolve_recipe
+from .attention import attention_for, training_attention
 from .speed import compiled_blocks
 
 PROGRESS_FILE = "progress.jsonl"
@@ -140,7 +141,10 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         accelerator.wait_for_everyone()
 
     try:
-        with progress, _adapter_inputs_uncast(model, precision), compiled_blocks(model, cfg.compile):
+        widths = [_padded_width(lengths, b) for b in epoch_batches(0)]
+        with progress, _adapter_inputs_uncast(model, precision), \
+                training_attention(model, attention_for(widths, accelerator.device)), \
+                compiled_blocks(model, cfg.compile):
             for step in _train_steps(first_step, total_steps):
                 micro = [next(stream) for _ in range(cfg.grad_accum)]
                 n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
@@ -213,6 +217,11 @@ def _adapter_inputs_uncast(model, precision: str):
     from peft.helpers import disable_input_dtype_casting
 
     return disable_input_dtype_casting(model)
+
+
+def _padded_width(lengths: list[int], indices: list[int]) -> int:
+    width = max((lengths[i] for i in indices), default=0)
+    return -(-width // SHAPE_MULTIPLE) * SHAPE_MULTIPLE
 
 
 def _train_steps(first: int, last: int):

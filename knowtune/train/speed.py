@@ -8,18 +8,13 @@ Besides bf16 autocast over bf16 frozen weights, the head at answer positions onl
   and its peak memory from 2.5 to 1.7 GB.
 - AdamW fused into one kernel (methods.optim): the per-tensor loop over LoRA's hundreds of
   small matrices was a seventh of a SmolLM2 step.
+- Plain attention with float32 scores for batches up to 192 tokens (attention.py): torch's
+  CPU flash-attention backward is 2-3x slower at these lengths; +30 % tokens/s on SmolLM2.
 - `torch.compile` of the decoder blocks, opt-in (--compile): it fuses the norms, rotary, LoRA
-  scaling and activations; with plain attention it was +10 % on SmolLM2 and +19 % on Gemma-3,
-  with the flash kernel the loop uses it was 14 % and 31 % slower, and compiling costs about a
+  scaling and activations; with transformers' plain attention it was +10 % on SmolLM2 and
+  +19 % on Gemma-3, with the flash kernel 14 % and 31 % slower, and compiling costs about a
   minute the first time (seconds later: inductor caches its kernels). Kept for GPUs and
   experiments, off by default.
-
-Tried and left out: plain ("eager") attention while training. torch's CPU flash-attention
-backward is 2-3x slower than matmul-softmax-matmul at 50-190 tokens (8 vs 2.5 ms a layer at
-8 x 52), worth +24 % tokens/s on SmolLM2; but the English demo's model then forgot far more
-(likely cause, not yet shown: under bf16 autocast the plain path rounds the attention scores
-to bf16, where the flash kernel keeps them in float32): general-knowledge probe 66.7 % -> 40.5 % against 54.8 % with the
-flash kernel and everything else the same (held-out 90.7 % vs 92.7 %).
 """
 
 from __future__ import annotations
