@@ -15,6 +15,7 @@ Every configuration trains on exactly the same samples for whole epochs, so the 
     python bench/train_speed.py --model smollm2-135m --lang en
     python bench/train_speed.py --model gemma3-270m --lang zh
     python bench/train_speed.py --all          # both, writes bench/RESULTS.md
+    python bench/train_speed.py --all --seeds 3   # each config with seeds 0, 1, 2: accuracy as a mean
 
 MFU: the FLOPs each configuration executes (forward 2·N·T over the linear layers, the
 input-gradient backward 2·N·T through frozen weights, the adapters' 6·r·(in+out)·T,
