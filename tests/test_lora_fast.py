@@ -69,3 +69,12 @@ def test_layers_peft_must_handle_take_its_forward(tiny_qwen, facts_file):
     torch.testing.assert_close(base_loss, want_base, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(merged_loss, adapted_loss, rtol=1e-9, atol=1e-12)
     assert abs(float((adapted_loss - base_loss).detach())) > 1e-3  # the adapters do change the loss
+
+
+def test_off_under_a_sharding_engine(tiny_qwen):
+    """ZeRO-3/FSDP gather a weight only in its own module's forward: nothing is patched there."""
+    model, _ = _adapted(tiny_qwen, "lora")
+    with fused_lora_updates(model, enabled=False):
+        assert _forward_is_peft(model)
+    with fused_lora_updates(model):
+        assert not _forward_is_peft(model)

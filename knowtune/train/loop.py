@@ -17,13 +17,13 @@ import torch
 from ..config import TrainConfig
 from ..data import IGNORE, encode_chat, length_grouped_batches, pad_batch, with_system
 from ..methods.optim import adamw
+from .attention import attention_for, training_attention
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_precision
 from .lora_fast import fused_lora_updates
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 from .recipe import resolve_recipe
-from .attention import attention_for, training_attention
 from .speed import compiled_blocks
 
 PROGRESS_FILE = "progress.jsonl"
@@ -143,7 +143,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
 
     try:
         widths = [_padded_width(lengths, b) for b in epoch_batches(0)]
-        with progress, _adapter_inputs_uncast(model, precision), fused_lora_updates(model), \
+        with progress, _adapter_inputs_uncast(model, precision), fused_lora_updates(model, enabled=not _sharded(accelerator)), \
                 training_attention(model, attention_for(widths, accelerator.device)), \
                 compiled_blocks(model, cfg.compile):
             for step in _train_steps(first_step, total_steps):

@@ -45,8 +45,15 @@ def _fused_forward(peft_forward):
 
 
 @contextlib.contextmanager
-def fused_lora_updates(model):
-    """Within the block, plain peft LoRA linear layers compute their update with one addmm."""
+def fused_lora_updates(model, enabled: bool = True):
+    """Within the block, plain peft LoRA linear layers compute their update with one addmm.
+
+    Off under ZeRO-3/FSDP (`enabled=False`): there a weight is whole only inside its own module's
+    forward, and the fused path reads lora_B's weight without calling lora_B.
+    """
+    if not enabled:
+        yield
+        return
     try:
         from peft.tuners.lora.layer import Linear as LoraLinear
     except ImportError:  # peft not installed: no LoRA layers to fuse
