@@ -61,6 +61,11 @@ def length_grouped_batches(lengths: list[int], batch_size: int, *, seed: int,
     return batches
 
 
+def padded_width(lengths, multiple: int = 1) -> int:
+    """The width pad_batch gives a batch of these sample lengths: the longest, rounded up to `multiple`."""
+    return -(-max(lengths, default=0) // multiple) * multiple
+
+
 def pad_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
     """Right-pad to the longest sample of the batch, rounded up to `multiple`; padding carries no label.
 
@@ -69,8 +74,7 @@ def pad_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
     """
     import torch
 
-    width = max(len(f["input_ids"]) for f in features)
-    width = -(-width // multiple) * multiple
+    width = padded_width([len(f["input_ids"]) for f in features], multiple)
     input_ids = torch.full((len(features), width), pad_id, dtype=torch.long)
     labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
     attention = torch.zeros((len(features), width), dtype=torch.long)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import TrainConfig
-from ..data import IGNORE, encode_chat, length_grouped_batches, pad_batch, with_system
+from ..data import IGNORE, encode_chat, length_grouped_batches, pad_batch, padded_width, with_system
 from ..methods.optim import adamw
 from .attention import attention_for, training_attention
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -142,7 +142,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         accelerator.wait_for_everyone()
 
     try:
-        widths = [_padded_width(lengths, b) for b in epoch_batches(0)]
+        widths = [padded_width([lengths[i] for i in b], SHAPE_MULTIPLE) for b in epoch_batches(0)]
         with progress, _adapter_inputs_uncast(model, precision), fused_lora_updates(model, enabled=not _sharded(accelerator)), \
                 training_attention(model, attention_for(widths, accelerator.device)), \
                 compiled_blocks(model, cfg.compile):
@@ -218,11 +218,6 @@ def _adapter_inputs_uncast(model, precision: str):
     from peft.helpers import disable_input_dtype_casting
 
     return disable_input_dtype_casting(model)
-
-
-def _padded_width(lengths: list[int], indices: list[int]) -> int:
-    width = max((lengths[i] for i in indices), default=0)
-    return -(-width // SHAPE_MULTIPLE) * SHAPE_MULTIPLE
 
 
 def _train_steps(first: int, last: int):
