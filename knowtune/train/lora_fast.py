@@ -21,17 +21,19 @@ import types
 import torch
 
 
-def _plain(layer) -> bool:
+def _plain_adapter(layer) -> str | None:
+    """The one active plain-LoRA adapter this layer may fuse, or None when peft's forward is needed."""
     names = [n for n in layer.active_adapters if n in layer.lora_A]
-    return (len(names) == 1 and not layer.merged and not layer.disable_adapters
-            and names[0] not in layer.lora_variant and layer.lora_B[names[0]].bias is None)
+    plain = (len(names) == 1 and not layer.merged and not layer.disable_adapters
+             and names[0] not in layer.lora_variant and layer.lora_B[names[0]].bias is None)
+    return names[0] if plain else None
 
 
 def _fused_forward(peft_forward):
     def forward(self, x, *args, **kwargs):
-        if args or kwargs or not _plain(self):
+        name = None if args or kwargs else _plain_adapter(self)
+        if name is None:
             return peft_forward(x, *args, **kwargs)
-        name = next(n for n in self.active_adapters if n in self.lora_A)
         result = self.base_layer(x)
         low = self.lora_A[name](self.lora_dropout[name](x))
         weight_b = self.lora_B[name].weight
