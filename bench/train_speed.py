@@ -252,10 +252,18 @@ def _accuracy_cell(r: dict) -> str:
     return f"{100 * r['accuracy']:.1f}% (mean of {each} /{r['total']})"
 
 
+def random_weights(model: str) -> bool:
+    """A model made by bench/random_model.py: real shapes, random weights."""
+    source = Path(model).expanduser() / "knowtune_source.json"
+    return source.is_file() and bool(json.loads(source.read_text()).get("random_weights"))
+
+
 def table(model: str, lang: str, results: list[dict]) -> str:
     by = {r["config"]: r for r in results}
     gpu = any(r.get("peak_gpu_mb") is not None for r in results)
-    lines = [f"### {model}, Hainan {lang} training set", "",
+    note = (" (random weights of the real shapes, from bench/random_model.py: speed and memory are real, "
+            "held-out accuracy means nothing)") if random_weights(model) else ""
+    lines = [f"### {Path(model).name}, Hainan {lang} training set{note}", "",
              f"| config | tokens/s | wall s | peak RSS MiB |{' peak GPU MiB |' if gpu else ''} final loss | "
              "held-out acc | GFLOP/s | MFU |",
              f"|---|---:|---:|---:|{'---:|' if gpu else ''}---:|---:|---:|---:|"]
@@ -297,6 +305,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--system-prompt", default="You are a helpful assistant.")
     parser.add_argument("--all", action="store_true", help="smollm2-135m/en and gemma3-270m/zh; writes RESULTS.md")
+    parser.add_argument("--models", help="several models in one table file: MODEL:LANG,MODEL:LANG (presets or "
+                                         "directories); with --out")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -309,6 +319,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     pairs = [("smollm2-135m", "en"), ("gemma3-270m", "zh")] if args.all else [(args.model, args.lang)]
+    if args.models:
+        pairs = [tuple(item.rsplit(":", 1)) for item in args.models.split(",")]
     writes = args.all or args.out != parser.get_default("out")
     sections = []
     for model, lang in pairs:
@@ -329,11 +341,11 @@ def main() -> None:
         results = combine(runs, args.configs.split(","))
         sections.append(table(model, lang, results))
         if writes:  # every run's figures, next to the table
-            (args.out.parent / f"runs-{model}-{lang}.json").write_text(json.dumps(runs, indent=1) + "\n")
+            (args.out.parent / f"runs-{Path(model).name}-{lang}.json").write_text(json.dumps(runs, indent=1) + "\n")
         print(sections[-1])
     text = ("# Training speed: knowtune vs the transformers + peft recipe\n\n"
             f"Machine: {machine()}.\n\nCommand: `python bench/train_speed.py "
-            f"{'--all' if args.all else f'--model {args.model} --lang {args.lang}'} --limit {args.limit} "
+            f"{'--all' if args.all else f'--models {args.models}' if args.models else f'--model {args.model} --lang {args.lang}'} --limit {args.limit} "
             f"--epochs {args.epochs} --threads {args.threads} --seeds {args.seeds}`; LoRA r={LORA['r']} alpha={LORA['alpha']} on all linear "
             f"layers, batch {BATCH}, lr {LR}, {args.limit} training samples.\n\n" + "\n".join(sections))
     if writes:

@@ -63,15 +63,13 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         scale = (valid * grad_out).to(acc)[:, None]
         grad_hidden = torch.zeros(hidden.shape, dtype=acc, device=hidden.device)
         grad_weight = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
-        rows = torch.arange(hidden.shape[0], device=hidden.device)
         for start in range(0, weight.shape[0], width):
             w = weight[start:start + width].to(dtype)
             raw = (kept[0][:, start:start + width] if kept else h @ w.t()).to(acc)
             tanh = torch.tanh(raw / softcap) if softcap else None
             logits = tanh * softcap if softcap else raw
             grad = logits.sub_(lse[:, None]).exp_()  # softmax, in place
-            inside = (safe >= start) & (safe < start + grad.shape[1])
-            grad[rows[inside], safe[inside] - start] -= 1  # minus the one-hot of the target
+            grad.scatter_add_(1, *_one_hot_at(safe, start, grad))  # minus the one-hot of the target
             grad.mul_(scale)
             if softcap:
                 grad.mul_(1 - tanh * tanh)
@@ -84,6 +82,17 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
 
 def _capped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
     return torch.tanh(logits / softcap) * softcap if softcap else logits
+
+
+def _one_hot_at(safe: torch.Tensor, start: int, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(columns, values) for scatter_add_: -1 at each row's target where it falls in this chunk.
+
+    A scatter rather than indexing with a mask: the mask's nonzero() would make a GPU wait
+    for the host once per chunk.
+    """
+    inside = (safe >= start) & (safe < start + grad.shape[1])
+    column = (safe - start).clamp(0, grad.shape[1] - 1)[:, None]
+    return column, -inside.to(grad.dtype)[:, None]
 
 
 def _at_targets(logits: torch.Tensor, safe: torch.Tensor, start: int) -> torch.Tensor:

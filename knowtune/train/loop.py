@@ -127,8 +127,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         first_step = done["step"] + 1
         stats.resumed_from = stats.steps = done["step"]
         stats.losses = [tuple(x) for x in done.get("losses", [])]
-    stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, accelerator.device,
-                            skip=(first_step - 1) * cfg.grad_accum)
+    stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, skip=(first_step - 1) * cfg.grad_accum)
     log_path = checkpoint_dir / PROGRESS_FILE if checkpoint_dir is not None and accelerator.is_main_process else None
     if log_path is not None and found is None:
         log_path.unlink(missing_ok=True)  # a fresh run starts a fresh log; a resumed one appends
@@ -148,20 +147,24 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
                 compiled_blocks(model, cfg.compile):
             for step in _train_steps(first_step, total_steps):
                 micro = [next(stream) for _ in range(cfg.grad_accum)]
+                # counted on the host, before the batches move: on a GPU a count read back from
+                # the device would wait for the previous step's kernels every time
                 n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
                 real_tokens = sum(int(b["attention_mask"][(b["labels"] != IGNORE).any(dim=1)].sum()) for b in micro)
-                counts = torch.tensor([n_step, real_tokens], device=accelerator.device)
-                n_global, tokens_global = accelerator.reduce(counts, "sum").tolist()
+                n_global, tokens_global = (n_step, real_tokens) if world == 1 else accelerator.reduce(
+                    torch.tensor([n_step, real_tokens], device=accelerator.device), "sum").tolist()
                 stats.tokens += int(tokens_global)
-                step_loss = 0.0
+                step_loss = None
                 for i, batch in enumerate(micro):
                     sync = i == len(micro) - 1
                     context = accelerator.no_sync(wrapper) if not sync else _nullcontext()
+                    batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
                     with context, accelerator.autocast():
                         loss_sum, _ = wrapper(**batch)
                         loss = loss_sum * world / max(n_global, 1)
                     accelerator.backward(loss)
-                    step_loss += loss_sum.item()
+                    step_loss = loss_sum.detach() if step_loss is None else step_loss + loss_sum.detach()
+                step_loss = step_loss.item()  # the step's one read-back, for the log and progress bar
                 if cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_([p for p in wrapper.parameters() if p.requires_grad],
                                                 cfg.max_grad_norm)
@@ -224,8 +227,8 @@ def _train_steps(first: int, last: int):
     return range(first, last + 1)
 
 
-def _micro_batches(epoch_batches, features, pad_id, device, *, skip: int = 0):
-    """Micro-batches in training order, forever; the first `skip` are passed over (resume)."""
+def _micro_batches(epoch_batches, features, pad_id, *, skip: int = 0):
+    """Micro-batches (on the host) in training order, forever; the first `skip` are passed over (resume)."""
     epoch = 0
     while True:
         for indices in epoch_batches(epoch):
@@ -237,7 +240,7 @@ def _micro_batches(epoch_batches, features, pad_id, device, *, skip: int = 0):
             else:  # this process's slice of a short last batch is empty: a no-loss stand-in keeps
                 batch = pad_batch([features[0]], pad_id)  # the processes' collectives in step
                 batch["labels"].fill_(IGNORE)  # (it still runs forward: a fully masked row would give NaNs)
-            yield {k: v.to(device) for k, v in batch.items()}
+            yield batch
         epoch += 1
 
 
