@@ -111,3 +111,12 @@ def test_grad_accumulation_normalised_by_tokens(tiny_qwen, facts_file):
     a, b = one_step(4, 1), one_step(2, 2)
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)
+
+
+def test_warmup_steps_round_up_like_the_trainer():
+    from knowtune.train.loop import warmup_steps
+
+    assert warmup_steps(0.05, 50) == 3  # 2.5: the Trainer's 3, not 2
+    assert warmup_steps(0.05, 60) == 3  # 3.0000000000000004 in floating point is still 3 steps
+    assert warmup_steps(0.05, 10) == 1
+    assert warmup_steps(0.0, 100) == 0
