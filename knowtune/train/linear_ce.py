@@ -10,6 +10,8 @@ log-sum-exp and dropped while it is still in cache; the backward forms softmax -
 chunk by chunk the same way and multiplies it straight into the hidden states' gradient.
 The logits are kept for the backward in the compute dtype (bf16: half of float32) when
 they are small enough, else recomputed, so memory stays bounded for any number of tokens.
+(Sized for a CPU; on a GPU these chunks are small and the kernels many, but the head at
+answer positions is a small part of a step there.)
 GPU kernels that fuse the same idea (Liger, Cut Cross-Entropy) are Triton-only.
 """
 
@@ -18,7 +20,10 @@ from __future__ import annotations
 import torch
 
 KEEP_ELEMENTS = 64 * 1024 * 1024  # logits kept between forward and backward, at most (128 MB in bf16)
-CHUNK_ELEMENTS = 2 * 1024 * 1024  # tokens x vocabulary columns per chunk: a few MB, cache-resident
+# tokens x vocabulary columns per chunk: 2 MB in float32, within a core's L2 cache. Measured on
+# Gemma-3's head (bf16 autocast, fwd+bwd, 2 threads), 128 / 256 answer tokens: 8 MB chunks
+# 265 / 561 ms, 2 MB 199 / 376 ms, 1 MB 258 / 432 ms (smaller chunks pay per-chunk overhead).
+CHUNK_ELEMENTS = 512 * 1024
 
 
 def compute_dtype(tensor: torch.Tensor) -> torch.dtype:
@@ -27,13 +32,20 @@ def compute_dtype(tensor: torch.Tensor) -> torch.dtype:
 
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
+    """Each pass over a chunk costs memory bandwidth, so the casts ride along with arithmetic.
+
+    The kept logits are the matmul outputs themselves (one tensor per chunk, no copy); the
+    float32 upcast happens inside the subtraction (type promotion), the downcast of the
+    gradient inside its scaling (`out=` a tensor of the compute dtype).
+    """
+
     @staticmethod
     def forward(ctx, hidden, weight, targets, ignore_index, softcap):
         dtype = compute_dtype(hidden)
         acc = torch.promote_types(dtype, torch.float32)  # softmax sums in float32 at least
         n, vocab = hidden.shape[0], weight.shape[0]
         width = max(1, min(vocab, CHUNK_ELEMENTS // max(n, 1)))
-        keep = hidden.new_empty((n, vocab), dtype=dtype) if n * vocab <= KEEP_ELEMENTS else None
+        keep = [] if n * vocab <= KEEP_ELEMENTS else None
         valid = targets != ignore_index
         safe = torch.where(valid, targets, 0)
         h = hidden.to(dtype)
@@ -43,15 +55,15 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         for start in range(0, vocab, width):
             raw = h @ weight[start:start + width].to(dtype).t()
             if keep is not None:
-                keep[:, start:start + width] = raw
-            logits = _capped(raw.to(acc), softcap)
-            picked += _at_targets(logits, safe, start)
-            new_max = torch.maximum(running_max, logits.amax(dim=1))
+                keep.append(raw)
+            logits = _capped(raw.to(acc), softcap) if softcap else raw
+            picked += _at_targets(logits, safe, start).to(acc)
+            new_max = torch.maximum(running_max, logits.amax(dim=1).to(acc))
             running_sum = running_sum * torch.exp(running_max - new_max) + \
-                torch.exp(logits - new_max[:, None]).sum(dim=1)
+                torch.sub(logits, new_max[:, None]).exp_().sum(dim=1)
             running_max = new_max
         lse = running_max + torch.log(running_sum)
-        ctx.save_for_backward(hidden, weight, lse, safe, valid, *([keep] if keep is not None else []))
+        ctx.save_for_backward(hidden, weight, lse, safe, valid, *(keep or []))
         ctx.dtype, ctx.acc, ctx.width, ctx.softcap = dtype, acc, width, softcap
         return ((lse - picked) * valid).sum()
 
@@ -63,17 +75,16 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         scale = (valid * grad_out).to(acc)[:, None]
         grad_hidden = torch.zeros(hidden.shape, dtype=acc, device=hidden.device)
         grad_weight = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
-        for start in range(0, weight.shape[0], width):
+        for index, start in enumerate(range(0, weight.shape[0], width)):
             w = weight[start:start + width].to(dtype)
-            raw = (kept[0][:, start:start + width] if kept else h @ w.t()).to(acc)
-            tanh = torch.tanh(raw / softcap) if softcap else None
+            raw = kept[index] if kept else h @ w.t()
+            tanh = torch.tanh(raw.to(acc) / softcap) if softcap else None
             logits = tanh * softcap if softcap else raw
-            grad = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            grad = torch.sub(logits, lse[:, None]).exp_()  # softmax in float32 (promoted), in place
             grad.scatter_add_(1, *_one_hot_at(safe, start, grad))  # minus the one-hot of the target
-            grad.mul_(scale)
             if softcap:
                 grad.mul_(1 - tanh * tanh)
-            grad = grad.to(dtype)
+            grad = torch.mul(grad, scale, out=torch.empty(grad.shape, dtype=dtype, device=grad.device))
             grad_hidden += grad @ w
             if grad_weight is not None:
                 grad_weight[start:start + width] = (grad.t() @ h).to(weight.dtype)
