@@ -13,10 +13,12 @@ Besides bf16 autocast over bf16 frozen weights, the head at answer positions onl
 - LoRA's update as one addmm (lora_fast.py): the scaling and the add over the whole output
   were separate passes; +5 % on SmolLM2 steps.
 - `torch.compile` of the decoder blocks, opt-in (--compile): it fuses the norms, rotary, LoRA
-  scaling and activations; with transformers' plain attention it was +10 % on SmolLM2 and
-  +19 % on Gemma-3, with the flash kernel 14 % and 31 % slower, and compiling costs about a
-  minute the first time (seconds later: inductor caches its kernels). Kept for GPUs and
-  experiments, off by default.
+  scaling and activations. SmolLM2 steps alternated in one process, compiled against eager
+  (both with this loop's attention and fused LoRA): 6.29 s against 8.36 s a pass, 1.33x. But
+  every new process traces the blocks again, about 15 s even with inductor's kernels cached
+  (~/.cache/knowtune/inductor; the first compile of a model takes 30-70 s more), so it pays
+  only for runs longer than about a minute of eager training: the bench's 50-step runs come
+  out level or slower (bench/RESULTS.md). Off by default; worth it for long runs and GPUs.
 """
 
 from __future__ import annotations
