@@ -341,7 +341,8 @@ def main() -> None:
         results = combine(runs, args.configs.split(","))
         sections.append(table(model, lang, results))
         if writes:  # every run's figures, next to the table
-            (args.out.parent / f"runs-{Path(model).name}-{lang}.json").write_text(json.dumps(runs, indent=1) + "\n")
+            prefix = "" if args.out.name == "RESULTS.md" else f"{args.out.stem}-"  # another table keeps its own runs
+            (args.out.parent / f"{prefix}runs-{Path(model).name}-{lang}.json").write_text(json.dumps(runs, indent=1) + "\n")
         print(sections[-1])
     text = ("# Training speed: knowtune vs the transformers + peft recipe\n\n"
             f"Machine: {machine()}.\n\nCommand: `python bench/train_speed.py "
