@@ -95,22 +95,26 @@ def _capped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
     return torch.tanh(logits / softcap) * softcap if softcap else logits
 
 
+def _in_chunk(safe: torch.Tensor, start: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(whether each row's target falls in this chunk, its column there, clamped into range)."""
+    inside = (safe >= start) & (safe < start + width)
+    return inside, (safe - start).clamp(0, width - 1)[:, None]
+
+
 def _one_hot_at(safe: torch.Tensor, start: int, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(columns, values) for scatter_add_: -1 at each row's target where it falls in this chunk.
 
     A scatter rather than indexing with a mask: the mask's nonzero() would make a GPU wait
     for the host once per chunk.
     """
-    inside = (safe >= start) & (safe < start + grad.shape[1])
-    column = (safe - start).clamp(0, grad.shape[1] - 1)[:, None]
+    inside, column = _in_chunk(safe, start, grad.shape[1])
     return column, -inside.to(grad.dtype)[:, None]
 
 
 def _at_targets(logits: torch.Tensor, safe: torch.Tensor, start: int) -> torch.Tensor:
     """Each row's target logit where the target falls in this chunk, else 0."""
-    inside = (safe >= start) & (safe < start + logits.shape[1])
-    column = (safe - start).clamp(0, logits.shape[1] - 1)
-    return torch.where(inside, logits.gather(1, column[:, None]).squeeze(1), 0.0)
+    inside, column = _in_chunk(safe, start, logits.shape[1])
+    return torch.where(inside, logits.gather(1, column).squeeze(1), 0.0)
 
 
 def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
