@@ -125,7 +125,8 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         optimizer = adamw([p for p in model.parameters() if p.requires_grad],
                           lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
-    wrapper = CausalLMLoss(model, fast=not method.uses_model_forward, sharded=_sharded(accelerator))
+    sharded = _sharded(accelerator)
+    wrapper = CausalLMLoss(model, fast=not method.uses_model_forward, sharded=sharded)
     wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
     wrapper.train()
 
@@ -152,7 +153,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
 
     try:
         widths = [padded_width([lengths[i] for i in b], SHAPE_MULTIPLE) for b in epoch_batches(0)]
-        with progress, _adapter_inputs_uncast(model, precision), fused_lora_updates(model, enabled=not _sharded(accelerator)), \
+        with progress, _adapter_inputs_uncast(model, precision), fused_lora_updates(model, enabled=not sharded), \
                 training_attention(model, attention_for(widths, accelerator.device)), \
                 compiled_blocks(model, cfg.compile):
             for step in _train_steps(first_step, total_steps):
