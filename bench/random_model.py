@@ -31,8 +31,8 @@ def build(config_path: Path, tokenizer_dir: Path, out: Path, seed: int = 0) -> P
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     settings = json.loads(config_path.read_text())
-    if tokenizer.vocab_size > settings["vocab_size"]:
-        raise SystemExit(f"{tokenizer_dir}: tokenizer has {tokenizer.vocab_size} tokens, "
+    if len(tokenizer) > settings["vocab_size"]:  # added special tokens count: their ids must fit too
+        raise SystemExit(f"{tokenizer_dir}: tokenizer has {len(tokenizer)} tokens, "
                          f"more than {config_path}'s vocab_size {settings['vocab_size']}")
     # the special tokens must be the tokenizer's, or generation never stops
     for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
