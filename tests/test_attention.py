@@ -86,3 +86,25 @@ def test_grouped_heads_softcap_and_mask_match_a_float64_reference(softcap):
     assert out.dtype == torch.bfloat16 and out.shape == (2, 10, 6, 8)
     # bf16 inputs, one rounding of the output: within bf16's half-ulp of the exact result
     torch.testing.assert_close(out.double(), want, rtol=2 ** -8, atol=1e-6)
+
+
+@pytest.mark.parametrize("softcap", [0.0, 5.0])
+@pytest.mark.parametrize("dropout", [False, True])
+def test_attention_op_backward_and_registration(softcap, dropout):
+    """The op's hand-written backward against finite differences; its fake kernel, autocast and schema by opcheck."""
+    from knowtune.train.attention_op import grouped_attention_op
+
+    torch.manual_seed(0)
+    b, kv, g, length, d = 2, 2, 3, 5, 4
+    q = torch.randn(b, kv, g, length, d, dtype=torch.float64, requires_grad=True)
+    k, v = (torch.randn(b, kv, length, d, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    i = torch.arange(length)
+    mask = torch.zeros(length, length, dtype=torch.float64).masked_fill(i[None] > i[:, None], float("-inf"))
+    mask = mask[None, None, None].expand(b, 1, 1, length, length)
+    keep = (torch.rand(b, kv, g, length, length) > 0.3).double() / 0.7 if dropout else None
+
+    def out(q, k, v):
+        return grouped_attention_op(q, k, v, mask, keep, 0.5, softcap)[0]
+
+    assert torch.autograd.gradcheck(out, (q, k, v))
+    torch.library.opcheck(grouped_attention_op, (q, k, v, mask, keep, 0.5, softcap))

@@ -1,4 +1,4 @@
-"""Chat samples -> token ids with the prompt masked out of the loss, and length-grouped batches."""
+"""Chat samples -> token ids with the prompt masked out of the loss; batches padded or packed."""
 
 from __future__ import annotations
 
@@ -61,6 +61,13 @@ def length_grouped_batches(lengths: list[int], batch_size: int, *, seed: int,
     return batches
 
 
+def shuffled_batches(n: int, batch_size: int, *, seed: int) -> list[list[int]]:
+    """Samples in a random order, cut into batches (for packed batches, where length costs no padding)."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[j:j + batch_size] for j in range(0, n, batch_size)]
+
+
 def padded_width(lengths, multiple: int = 1) -> int:
     """The width pad_batch gives a batch of these sample lengths: the longest, rounded up to `multiple`."""
     return -(-max(lengths, default=0) // multiple) * multiple
@@ -84,3 +91,33 @@ def pad_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
         labels[row, :n] = torch.tensor(f["labels"])
         attention[row, :n] = 1
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+
+
+def pack_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
+    """The samples end to end in one row, each attending only to itself.
+
+    position_ids restart at each sample and `cu_seq_lens` holds the boundaries (cumulative
+    lengths, as flash-attention's varlen kernels take them), so attention and the rotary
+    positions see every sample as if it were alone. A sample's first token is never a target:
+    it would be predicted from the previous sample. The row is padded up to `multiple` tokens
+    with a segment of its own that carries no label; attention_mask marks the real tokens.
+    """
+    import torch
+
+    lengths = [len(f["input_ids"]) for f in features]
+    total = sum(lengths)
+    tail = padded_width([total], multiple) - total
+    ids, labels, positions = [], [], []
+    for f, n in zip(features, lengths):
+        ids += f["input_ids"]
+        labels += [IGNORE] + list(f["labels"][1:n])
+        positions += range(n)
+    ids += [pad_id] * tail
+    labels += [IGNORE] * tail
+    positions += range(tail)
+    bounds = [0]
+    for n in lengths + ([tail] if tail else []):
+        bounds.append(bounds[-1] + n)
+    return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+            "attention_mask": torch.tensor([[1] * total + [0] * tail]),
+            "position_ids": torch.tensor([positions]), "cu_seq_lens": torch.tensor(bounds, dtype=torch.int32)}

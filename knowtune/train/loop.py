@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import TrainConfig
-from ..data import IGNORE, encode_chat, length_grouped_batches, pad_batch, padded_width, with_system
+from ..data import IGNORE, encode_chat, length_grouped_batches, pack_batch, pad_batch, shuffled_batches, with_system
 from ..methods.optim import adamw
 from .attention import attention_for, training_attention
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -107,9 +107,13 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     features = encode_samples(tokenizer, samples, cfg.max_len, cfg.system_prompt)
     lengths = [len(f["input_ids"]) for f in features]
     world, rank = accelerator.num_processes, accelerator.process_index
+    attention = attention_for(lengths, accelerator.device)
+    packed = attention is not None and not method.uses_model_forward
 
     def epoch_batches(epoch: int) -> list[list[int]]:
-        batches = length_grouped_batches(lengths, cfg.batch_size * world, seed=cfg.seed + epoch)
+        seed = cfg.seed + epoch
+        batches = (shuffled_batches(len(lengths), cfg.batch_size * world, seed=seed) if packed
+                   else length_grouped_batches(lengths, cfg.batch_size * world, seed=seed))
         # every process takes its slice of each global batch: same global batch as one process
         return [b[rank * cfg.batch_size:(rank + 1) * cfg.batch_size] for b in batches]
 
@@ -138,7 +142,8 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         first_step = done["step"] + 1
         stats.resumed_from = stats.steps = done["step"]
         stats.losses = [tuple(x) for x in done.get("losses", [])]
-    stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, skip=(first_step - 1) * cfg.grad_accum)
+    stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, packed=packed,
+                            skip=(first_step - 1) * cfg.grad_accum)
     log_path = checkpoint_dir / PROGRESS_FILE if checkpoint_dir is not None and accelerator.is_main_process else None
     if log_path is not None and found is None:
         log_path.unlink(missing_ok=True)  # a fresh run starts a fresh log; a resumed one appends
@@ -152,9 +157,8 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         accelerator.wait_for_everyone()
 
     try:
-        widths = [padded_width([lengths[i] for i in b], SHAPE_MULTIPLE) for b in epoch_batches(0)]
         with progress, _adapter_inputs_uncast(model, precision), fused_lora_updates(model, enabled=not sharded), \
-                training_attention(model, attention_for(widths, accelerator.device)), \
+                training_attention(model, attention), \
                 compiled_blocks(model, cfg.compile):
             for step in _train_steps(first_step, total_steps):
                 micro = [next(stream) for _ in range(cfg.grad_accum)]
@@ -238,8 +242,9 @@ def _train_steps(first: int, last: int):
     return range(first, last + 1)
 
 
-def _micro_batches(epoch_batches, features, pad_id, *, skip: int = 0):
+def _micro_batches(epoch_batches, features, pad_id, *, packed: bool, skip: int = 0):
     """Micro-batches (on the host) in training order, forever; the first `skip` are passed over (resume)."""
+    collate = pack_batch if packed else pad_batch
     epoch = 0
     while True:
         for indices in epoch_batches(epoch):
@@ -247,9 +252,9 @@ def _micro_batches(epoch_batches, features, pad_id, *, skip: int = 0):
                 skip -= 1
                 continue
             if indices:
-                batch = pad_batch([features[i] for i in indices], pad_id, multiple=SHAPE_MULTIPLE)
+                batch = collate([features[i] for i in indices], pad_id, multiple=SHAPE_MULTIPLE)
             else:  # this process's slice of a short last batch is empty: a no-loss stand-in keeps
-                batch = pad_batch([features[0]], pad_id)  # the processes' collectives in step
+                batch = collate([features[0]], pad_id)  # the processes' collectives in step
                 batch["labels"].fill_(IGNORE)  # (it still runs forward: a fully masked row would give NaNs)
             yield batch
         epoch += 1

@@ -32,6 +32,20 @@ def _head_ce_sum(head, hidden, targets, softcap):
     return F.cross_entropy(logits, targets, reduction="sum")
 
 
+def _attention_inputs(attention_mask, position_ids, cu_seq_lens) -> dict:
+    """The decoder's arguments for a padded batch, or for a packed row.
+
+    A packed row goes without attention_mask: transformers then reads the sample boundaries
+    from the restarting position_ids (a block-diagonal mask, for sdpa and eager), and passes the
+    flash-attention varlen arguments on to the attention function (train/attention.py uses them).
+    """
+    if cu_seq_lens is None:
+        return {"attention_mask": attention_mask}
+    longest = int((cu_seq_lens[1:] - cu_seq_lens[:-1]).max())
+    return {"position_ids": position_ids, "cu_seq_lens_q": cu_seq_lens, "cu_seq_lens_k": cu_seq_lens,
+            "max_length_q": longest, "max_length_k": longest}
+
+
 class CausalLMLoss(torch.nn.Module):
     """Wraps the model so data-parallel engines see one forward that returns (loss sum, tokens)."""
 
@@ -41,17 +55,20 @@ class CausalLMLoss(torch.nn.Module):
         self.fast = fast
         self.sharded = sharded
 
-    def forward(self, input_ids, attention_mask, labels):
+    def forward(self, input_ids, attention_mask, labels, position_ids=None, cu_seq_lens=None):
+        """A packed row (data.pack_batch) brings position_ids and cu_seq_lens; the fast path only."""
         targets = labels[:, 1:]
         mask = targets != IGNORE
         n_tokens = mask.sum()
         if not self.fast:
+            if cu_seq_lens is not None:
+                raise ValueError("packed rows need the fast path (the model's own forward adds virtual tokens)")
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
             logits = logits[:, -targets.shape[1] - 1:-1].float()  # virtual tokens are prepended
             return F.cross_entropy(logits[mask], targets[mask], reduction="sum"), n_tokens
         base = _base_model(self.model)
-        hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
-                                    use_cache=False).last_hidden_state
+        hidden = base.get_decoder()(input_ids=input_ids, use_cache=False,
+                                    **_attention_inputs(attention_mask, position_ids, cu_seq_lens)).last_hidden_state
         hidden = hidden[:, :-1][mask]
         wanted = targets[mask]
         extra = -hidden.shape[0] % ROW_MULTIPLE  # padded rows are zeros with an ignored target

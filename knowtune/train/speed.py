@@ -47,11 +47,16 @@ def compiled_blocks(model, enabled: bool):
     # torch fills the variable with its /tmp default once anything asks; a user's own choice stays
     if os.environ.get("TORCHINDUCTOR_CACHE_DIR") in (None, os.path.abspath(default_cache_dir())):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(COMPILE_CACHE)
+    import torch._dynamo
+
     _, layers = decoder_layers(model)
     for layer in layers:
         layer.compile(dynamic=True)
     try:
-        yield
+        # float attributes (norm epsilons, LoRA scalings) as constants: made symbolic they had
+        # dynamo restart its analysis of a layer, about 4 s a process
+        with torch._dynamo.config.patch(specialize_float=True):
+            yield
     finally:
         for layer in layers:
             layer._compiled_call_impl = None  # nn.Module.compile's own slot: back to the eager forward
