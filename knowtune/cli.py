@@ -77,7 +77,7 @@ def train(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its newest checkpoint."),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model's blocks (a one-time compile of about a minute per model, cached); measured slower than the default on this project's CPU benchmark, see bench/RESULTS.md."),
+    compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto: LoRA on a CPU, models of 50M+ parameters, 20+ steps; the first run of a model compiles for 30-60 s, cached)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based weights (.bin): unpickling can run code."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow a model directory's own Python code to run."),
 ):
@@ -85,7 +85,7 @@ def train(
     from .commands.train import train_command
 
     overrides = _overrides(set_, model=model, method=method, epochs=epochs, learning_rate=lr, seed=seed,
-                           compile=compile_ or None, allow_pickle=allow_pickle or None,
+                           compile=compile_, allow_pickle=allow_pickle or None,
                            trust_remote_code=trust_remote_code or None)
     train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides,
                   resume=resume)
@@ -176,13 +176,13 @@ def demo(
     model: Optional[str] = typer.Option(None, help="Model (default: smollm2-135m for en, gemma3-270m for zh)."),
     method: str = typer.Option("lora", help="Fine-tuning method."),
     out: Optional[Path] = typer.Option(None, help="Run directory (default runs/demo-LANG)."),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model's blocks (see `knowtune train --help`)."),
+    compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto, see `knowtune train --help`)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key, e.g. --set epochs=3."),
 ):
     """The whole job on the bundled Hainan encyclopedia: build, score before, fine-tune, score after."""
     from .commands.demo import demo_command
 
-    demo_command(lang, model, method, out, _overrides(set_, compile=compile_ or None))
+    demo_command(lang, model, method, out, _overrides(set_, compile=compile_))
 
 
 @app.command()

@@ -26,3 +26,29 @@ def test_compiled_training_matches_and_leaves_the_model_uncompiled(tiny_qwen, fa
     assert compiled.losses[-1][1] < compiled.losses[0][1]
     _, layers = decoder_layers(compiled_model)
     assert all(layer._compiled_call_impl is None for layer in layers)  # generation runs uncompiled
+
+
+def test_compile_auto_only_where_it_was_measured_to_pay():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from knowtune.methods import get_method
+    from knowtune.train.speed import _cpp_compiler, compile_wanted
+
+    with torch.device("meta"):  # SmolLM2-135M's shape, no weights
+        big = LlamaForCausalLM(LlamaConfig(hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                                           num_attention_heads=9, num_key_value_heads=3, vocab_size=49152))
+        small = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                             num_attention_heads=4, num_key_value_heads=2, vocab_size=1000))
+    lora, dora = get_method("lora"), get_method("dora")
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+
+    def wanted(setting="auto", model=big, method=lora, device=cpu, sharded=False, steps=50):
+        return compile_wanted(setting, model, method, device=device, sharded=sharded, total_steps=steps)
+
+    assert wanted() == _cpp_compiler()
+    assert not wanted(model=small)  # steps too short to repay the re-trace
+    assert not wanted(method=dora)  # not measured
+    assert not wanted(steps=10)
+    assert not wanted(device=gpu)
+    assert not wanted(sharded=True)
+    assert wanted(True, model=small, method=dora, steps=1) and not wanted(False)

@@ -49,8 +49,8 @@ class TrainConfig:
     """Compute precision: auto uses bf16 autocast where the CPU or GPU supports it fast, otherwise fp32."""
     seed: int = 42
     """Random seed for initialisation, shuffling and dropout."""
-    compile: bool = False
-    """torch.compile the model's blocks while training (a one-time compile of about a minute per model, cached in ~/.cache/knowtune/inductor); measured slower than without on the CPU benchmark (bench/RESULTS.md), so off by default."""
+    compile: bool | Literal["auto"] = "auto"
+    """torch.compile the model's blocks while training: true, false, or auto: on a CPU with a C++ compiler, for methods measured to gain (LoRA), models of 50M parameters or more and runs of 20 steps or more. The first run of a model compiles for 30-60 s (cached in ~/.cache/knowtune/inductor); later runs re-trace for about 5 s."""
     threads: int = 0
     """CPU threads for torch (0: the number of physical cores)."""
     log_every: int = 5

@@ -55,6 +55,8 @@ class Method:
     module: ModuleType
     prepare_base: Callable[[Any, Any], Any] | None = None
     default_lr: float | None = None
+    compile_auto: bool = False
+    """Whether `compile: auto` compiles this method's training (measured to pay, and to compile)."""
 
     def parse_params(self, data: dict | None, *, file: str | None = None,
                      lines: dict[str, int] | None = None):
@@ -79,4 +81,5 @@ def get_method(name: str) -> Method:
         uses_model_forward=getattr(module, "USES_MODEL_FORWARD", False),
         frozen_base=getattr(module, "FROZEN_BASE", False), module=module,
         prepare_base=getattr(module, "prepare_base", None),
-        default_lr=getattr(module, "DEFAULT_LR", None))
+        default_lr=getattr(module, "DEFAULT_LR", None),
+        compile_auto=getattr(module, "COMPILE_AUTO", False))

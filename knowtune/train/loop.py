@@ -24,7 +24,7 @@ from .lora_fast import fused_lora_updates
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 from .recipe import resolve_recipe
-from .speed import compiled_blocks
+from .speed import compile_wanted, compiled_blocks
 
 PROGRESS_FILE = "progress.jsonl"
 SHAPE_MULTIPLE = 8  # batch widths rounded up to this many tokens (see speed.py)
@@ -39,6 +39,8 @@ class TrainStats:
     losses: list[tuple[int, float]] = field(default_factory=list)
     precision: str = "fp32"
     threads: int = 1
+    compiled: bool = False
+    """Whether the decoder blocks ran compiled (TrainConfig.compile, "auto" decided)."""
     peak_rss_mb: float = 0.0
     resumed_from: int = 0
     """The checkpoint step training resumed from (0: a fresh start)."""
@@ -56,7 +58,7 @@ class TrainStats:
     def to_dict(self) -> dict:
         return {"steps": self.steps, "tokens": self.tokens, "seconds": round(self.seconds, 2),
                 "tokens_per_second": round(self.tokens_per_second, 1), "final_loss": self.final_loss,
-                "losses": self.losses, "precision": self.precision, "threads": self.threads,
+                "losses": self.losses, "precision": self.precision, "threads": self.threads, "compiled": self.compiled,
                 "peak_rss_mb": round(self.peak_rss_mb, 1),
                 "resumed_from": self.resumed_from}
 
@@ -134,7 +136,8 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
     wrapper.train()
 
-    stats = TrainStats(precision=precision, threads=threads)
+    stats = TrainStats(precision=precision, threads=threads, compiled=compile_wanted(
+        cfg.compile, model, method, device=accelerator.device, sharded=sharded, total_steps=total_steps))
     first_step = 1
     found = latest_checkpoint(checkpoint_dir) if (resume and checkpoint_dir) else None
     if found is not None:
@@ -159,7 +162,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     try:
         with progress, _adapter_inputs_uncast(model, precision), fused_lora_updates(model, enabled=not sharded), \
                 training_attention(model, attention), \
-                compiled_blocks(model, cfg.compile):
+                compiled_blocks(model, stats.compiled, fall_back=cfg.compile == "auto"):
             for step in _train_steps(first_step, total_steps):
                 micro = [next(stream) for _ in range(cfg.grad_accum)]
                 # counted on the host, before the batches move: on a GPU a count read back from
