@@ -35,7 +35,7 @@ from ..methods.layers import base_model
 from .attention_op import grouped_attention
 
 NAME = "knowtune_fp32_scores"
-MAX_WIDTH = 192  # the batch width (tokens) up to which plain attention beats the CPU flash kernel
+MAX_WIDTH = 192  # the typical sample length (tokens) up to which plain attention beats the CPU flash kernel
 
 
 def fp32_score_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
