@@ -255,6 +255,19 @@ def _accuracy_cell(r: dict) -> str:
     return f"{100 * r['accuracy']:.1f}% (mean of {each} /{r['total']})"
 
 
+def paired_accuracy(ours: dict, base: dict, ours_name: str, base_name: str) -> str:
+    """Held-out correct answers, ours minus base, seed by seed: the difference and its standard error.
+
+    One seed's run moves by several questions (sample order, initialisation); a paired difference
+    over the same seeds says whether a gap is more than that noise.
+    """
+    diffs = [a - b for a, b in zip(ours["per_seed_correct"], base["per_seed_correct"])]
+    mean = sum(diffs) / len(diffs)
+    spread = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5 if len(diffs) > 1 else 0.0
+    return (f"held-out {ours_name} − {base_name}, seed by seed: {', '.join(f'{d:+d}' for d in diffs)} questions "
+            f"(mean {mean:+.1f} ± {spread / len(diffs) ** 0.5:.1f} standard error)")
+
+
 def random_weights(model: str) -> bool:
     """A model made by bench/random_model.py: real shapes, random weights."""
     source = Path(model).expanduser() / "knowtune_source.json"
@@ -281,6 +294,9 @@ def table(model: str, lang: str, results: list[dict]) -> str:
             if ours in by and base in by:
                 lines.append(f"\n{ours}/{base}: tokens/s ×{by[ours]['tokens_per_second'] / by[base]['tokens_per_second']:.2f}, "
                              f"peak RSS ×{by[ours]['peak_rss_mb'] / by[base]['peak_rss_mb']:.2f}")
+    for base in ("A0", "A1"):
+        if "B" in by and base in by and by["B"].get("seeds", 1) > 1:
+            lines.append(f"\n{paired_accuracy(by['B'], by[base], 'B', base)}")
     if any(r.get("seeds", 1) > 1 for r in results):
         speeds = "; ".join(f"{r['config']} " + " · ".join(f"{x:.0f}" for x in r["per_seed_tokens_per_second"])
                            for r in results)

@@ -1,6 +1,6 @@
 import pytest
 
-from knowtune.data import IGNORE, encode_chat, length_grouped_batches, pad_batch
+from knowtune.data import IGNORE, encode_chat, length_grouped_batches, pad_batch, shuffled_batches
 from knowtune.eval import contains_answer, fold
 
 MESSAGES = [{"role": "user", "content": "What is the capital of Hainan?"},
@@ -41,6 +41,24 @@ def test_length_grouped_batches_cover_every_sample_once_and_group_lengths():
     assert flat == list(range(8))
     assert all(abs(lengths[b[0]] - lengths[b[-1]]) <= 3 for b in batches)
     assert length_grouped_batches(lengths, 2, seed=1) == batches
+
+
+def test_shuffled_batches_space_the_samples_of_one_group():
+    groups = [i % 10 for i in range(40)]  # ten facts, four paraphrases each
+    batches = shuffled_batches(40, 8, seed=3, groups=groups)
+    order = [i for b in batches for i in b]
+    assert sorted(order) == list(range(40)) and all(len(b) == 8 for b in batches)
+    # one paraphrase of every fact in each quarter of the epoch: any ten places in a row hold ten facts
+    assert all(len({groups[i] for i in order[k:k + 10]}) == 10 for k in range(31))
+    assert shuffled_batches(40, 8, seed=3, groups=groups) == batches
+    assert shuffled_batches(40, 8, seed=4, groups=groups) != batches
+
+
+def test_shuffled_batches_without_groups_is_a_plain_shuffle():
+    order = [i for b in shuffled_batches(12, 5, seed=0) for i in b]
+    assert sorted(order) == list(range(12)) and order != list(range(12))
+    loners = [i for b in shuffled_batches(12, 5, seed=0, groups=[None] * 12) for i in b]
+    assert loners == order  # None: every sample a group of its own
 
 
 @pytest.mark.parametrize("reply,answers,ok", [

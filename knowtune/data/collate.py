@@ -61,11 +61,38 @@ def length_grouped_batches(lengths: list[int], batch_size: int, *, seed: int,
     return batches
 
 
-def shuffled_batches(n: int, batch_size: int, *, seed: int) -> list[list[int]]:
-    """Samples in a random order, cut into batches (for packed batches, where length costs no padding)."""
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
+def shuffled_batches(n: int, batch_size: int, *, seed: int, groups: list | None = None) -> list[list[int]]:
+    """Samples in a random order, cut into batches (for packed batches, where length costs no padding).
+
+    `groups[i]` names sample i's group (the fact it paraphrases; None: a group of its own): the
+    samples of a group come evenly spaced through the epoch (spaced_order).
+    """
+    order = spaced_order(groups if groups is not None else [None] * n, seed=seed)
     return [order[j:j + batch_size] for j in range(0, n, batch_size)]
+
+
+def spaced_order(groups: list, *, seed: int) -> list[int]:
+    """A random order in which the k samples of one group sit about n/k places apart.
+
+    Each group takes the points (j + phase) / k of the epoch, j = 0..k-1, with a random phase of
+    its own; samples are sorted by their point (ties at random). A group of one lands anywhere,
+    uniformly, as in a plain shuffle. Why: a plain shuffle can put a fact's paraphrases in one
+    batch or all near the end of the epoch, where the learning rate has decayed; spaced, every
+    fact is seen at even intervals and a batch holds as many different facts as it can.
+    Held-out questions right (bench/train_speed.py's B, 400 samples, one epoch), spaced against a
+    plain shuffle: SmolLM2/en seeds 0-5, 174 against 167 of 888; Gemma-3/zh seeds 0-2, 162 against
+    157 of 438. Seed by seed the gain is +1.3 ± 1.2 questions: small, never a loss on the whole.
+    """
+    rng = random.Random(seed)
+    members: dict = {}
+    for index, group in enumerate(groups):
+        members.setdefault(("one", index) if group is None else ("group", group), []).append(index)
+    points = []
+    for indices in members.values():
+        rng.shuffle(indices)
+        phase = rng.random()
+        points += [((j + phase) / len(indices), rng.random(), i) for j, i in enumerate(indices)]
+    return [i for *_, i in sorted(points)]
 
 
 def padded_width(lengths, multiple: int = 1) -> int:

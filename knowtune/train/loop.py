@@ -111,10 +111,11 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     world, rank = accelerator.num_processes, accelerator.process_index
     attention = attention_for(lengths, accelerator.device)
     packed = attention is not None and not method.uses_model_forward
+    groups = [s.get("fact") for s in samples]  # the paraphrases of one fact: spaced through each epoch
 
     def epoch_batches(epoch: int) -> list[list[int]]:
         seed = cfg.seed + epoch
-        batches = (shuffled_batches(len(lengths), cfg.batch_size * world, seed=seed) if packed
+        batches = (shuffled_batches(len(lengths), cfg.batch_size * world, seed=seed, groups=groups) if packed
                    else length_grouped_batches(lengths, cfg.batch_size * world, seed=seed))
         # every process takes its slice of each global batch: same global batch as one process
         return [b[rank * cfg.batch_size:(rank + 1) * cfg.batch_size] for b in batches]
