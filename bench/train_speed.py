@@ -21,8 +21,11 @@ Every configuration trains on exactly the same samples for whole epochs, so the 
 MFU: the FLOPs each configuration executes (forward 2·N·T over the linear layers, the
 input-gradient backward 2·N·T through frozen weights, the adapters' 6·r·(in+out)·T,
 attention scores, and the output head at the positions where it is computed: every
-position for A0/A1, answer positions for B) over the machine's matmul peak measured in
-the same run with a 2048² GEMM in the configuration's compute dtype.
+position for A0/A1, answer positions for B; T: the positions the decoder runs, which for B
+counts the prompt start a packed row's samples share once) over the machine's matmul peak
+measured in the same run with a 2048² GEMM in the configuration's compute dtype. Attention
+is counted per sample (a shared prefix's own queries, counted again for every sample, are
+well under 1 % of the total).
 """
 
 from __future__ import annotations
@@ -81,8 +84,9 @@ def peak_gemm_flops(dtype, threads: int, repeats: int = 10) -> float:
     return 2 * size ** 3 / best
 
 
-def executed_flops(config, lengths: list[int], answer_tokens: int, head_everywhere: bool, epochs: int) -> float:
-    """FLOPs of LoRA training as executed (see the module docstring)."""
+def executed_flops(config, lengths: list[int], answer_tokens: int, head_everywhere: bool, epochs: int,
+                   decoder_tokens: int | None = None) -> float:
+    """FLOPs of LoRA training as executed (see the module docstring); `decoder_tokens`: over all epochs."""
     h, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     heads, kv = config.num_attention_heads, config.num_key_value_heads
     head_dim = getattr(config, "head_dim", None) or h // heads
@@ -90,9 +94,9 @@ def executed_flops(config, lengths: list[int], answer_tokens: int, head_everywhe
     shapes = [(h, q), (h, kvd), (h, kvd), (q, h), (h, inter), (h, inter), (inter, h)]
     linear = layers * sum(i * o for i, o in shapes)
     adapters = layers * sum(LORA["r"] * (i + o) for i, o in shapes)
-    tokens = sum(lengths)
+    tokens = sum(lengths) if decoder_tokens is None else decoder_tokens / epochs
     attention = sum(layers * 4 * n * n * q for n in lengths)  # QK^T and AV, forward
-    head_positions = tokens if head_everywhere else answer_tokens
+    head_positions = sum(lengths) if head_everywhere else answer_tokens
     head = 2 * head_positions * h * config.vocab_size
     forward = 2 * linear * tokens + attention + head
     backward_input = 2 * linear * tokens + 2 * attention + 2 * head  # frozen weights: input grads only
@@ -161,12 +165,13 @@ def run_knowtune(args, compile: bool | str = "auto") -> dict:
     model.eval()
     features = encode(loaded.tokenizer, samples, args.system_prompt)
     result = finish(args, model, loaded.tokenizer, features, heldout, seconds, stats.final_loss,
-                    head_everywhere=False,
+                    head_everywhere=False, decoder_tokens=stats.decoder_tokens,
                     compute_dtype=torch.bfloat16 if stats.precision == "bf16" else torch.float32)
     return dict(result, compiled=stats.compiled)
 
 
-def finish(args, model, tokenizer, features, heldout, seconds, final_loss, *, head_everywhere, compute_dtype):
+def finish(args, model, tokenizer, features, heldout, seconds, final_loss, *, head_everywhere, compute_dtype,
+           decoder_tokens: int | None = None):
     import torch
 
     from knowtune.eval import answer_questions, summarise
@@ -180,7 +185,7 @@ def finish(args, model, tokenizer, features, heldout, seconds, final_loss, *, he
     answer_tokens = sum(sum(1 for x in f["labels"][1:] if x != -100) for f in features)
     config = AutoConfig.from_pretrained(resolve_model_dir(args.model)[0])
     config = getattr(config, "text_config", config)
-    flops = executed_flops(config, lengths, answer_tokens, head_everywhere, args.epochs)
+    flops = executed_flops(config, lengths, answer_tokens, head_everywhere, args.epochs, decoder_tokens)
     peak = peak_gemm_flops(compute_dtype, args.threads)
     rows = answer_questions(model, tokenizer, heldout, bf16=fast_bf16_available(), system=args.system_prompt)
     summary = summarise(rows)

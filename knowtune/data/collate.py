@@ -120,7 +120,25 @@ def pad_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
 
 
-def pack_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
+def shared_prefix_length(features: list[dict]) -> int:
+    """Leading tokens every sample of the batch has in common and none learns from: 0 for one sample.
+
+    A position belongs when its token is the same in every sample and neither it nor the token
+    after it is a target: its hidden states are then the same in every sample (attention is
+    causal), and nothing the loss reads depends on which sample it came from.
+    """
+    if len(features) < 2:
+        return 0
+    first = features[0]["input_ids"]
+    shortest = min(len(f["input_ids"]) for f in features)
+    n = 0
+    while n < shortest - 1 and all(f["input_ids"][n] == first[n] and f["labels"][n] == IGNORE
+                                   and f["labels"][n + 1] == IGNORE for f in features):
+        n += 1
+    return n
+
+
+def pack_batch(features: list[dict], pad_id: int, *, multiple: int = 1, share_prefix: bool = False) -> dict:
     """The samples end to end in one row, each attending only to itself.
 
     position_ids restart at each sample and `cu_seq_lens` holds the boundaries (cumulative
@@ -128,23 +146,34 @@ def pack_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
     positions see every sample as if it were alone. A sample's first token is never a target:
     it would be predicted from the previous sample. The row is padded up to `multiple` tokens
     with a segment of its own that carries no label; attention_mask marks the real tokens.
+
+    `share_prefix`: the prompt start all samples have in common (system prompt, chat markup;
+    see shared_prefix_length) is placed once, as the row's first segment, and each sample
+    keeps only the rest, its positions continuing the prefix's; `shared_prefix` holds its
+    length and every other segment attends to it (train/attention.py). A batch of 8 Hainan
+    QA samples shares about a quarter of its tokens; loss and gradients are the unshared row's.
     """
     import torch
 
+    prefix = shared_prefix_length(features) if share_prefix else 0
     lengths = [len(f["input_ids"]) for f in features]
-    total = sum(lengths)
+    segments = ([prefix] if prefix else []) + [n - prefix for n in lengths]
+    total = sum(segments)
     tail = padded_width([total], multiple) - total
-    ids, labels, positions = [], [], []
+    ids, labels, positions = list(features[0]["input_ids"][:prefix]), [IGNORE] * prefix, list(range(prefix))
     for f, n in zip(features, lengths):
-        ids += f["input_ids"]
-        labels += [IGNORE] + list(f["labels"][1:n])
-        positions += range(n)
+        ids += f["input_ids"][prefix:]
+        labels += [IGNORE] + list(f["labels"][prefix + 1:n])
+        positions += range(prefix, n)
     ids += [pad_id] * tail
     labels += [IGNORE] * tail
     positions += range(tail)
     bounds = [0]
-    for n in lengths + ([tail] if tail else []):
+    for n in segments + ([tail] if tail else []):
         bounds.append(bounds[-1] + n)
-    return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
-            "attention_mask": torch.tensor([[1] * total + [0] * tail]),
-            "position_ids": torch.tensor([positions]), "cu_seq_lens": torch.tensor(bounds, dtype=torch.int32)}
+    batch = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+             "attention_mask": torch.tensor([[1] * total + [0] * tail]),
+             "position_ids": torch.tensor([positions]), "cu_seq_lens": torch.tensor(bounds, dtype=torch.int32)}
+    if prefix:
+        batch["shared_prefix"] = torch.tensor(prefix)
+    return batch

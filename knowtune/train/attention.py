@@ -41,44 +41,66 @@ MAX_WIDTH = 192  # the typical sample length (tokens) up to which plain attentio
 def fp32_score_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
                          scaling: float | None = None, softcap: float | None = None, *,
                          cu_seq_lens_q: torch.Tensor | None = None, max_length_q: int | None = None,
-                         sliding_window: int | None = None, **_):
+                         sliding_window: int | None = None, shared_prefix: int = 0,
+                         packing: dict | None = None, **_):
     """transformers' attention-function signature: q [b, h, t, d], k/v [b, kv, s, d] -> ([b, t, h, d], None).
 
-    With `cu_seq_lens_q` (a packed row, data.pack_batch) each sample attends only to itself.
+    With `cu_seq_lens_q` (a packed row, data.pack_batch) each sample attends only to itself,
+    and, with `shared_prefix`, to the prefix its samples share (the row's first segment).
+    `packing`: the row's packing_plan, made once for all layers (loss.py passes it).
     """
     if cu_seq_lens_q is not None and query.shape[0] == 1:
-        return _packed(module, query, key, value, cu_seq_lens_q, max_length_q, sliding_window,
+        plan = packing if packing is not None else packing_plan(cu_seq_lens_q, max_length_q, int(shared_prefix))
+        return _packed(module, query, key, value, plan, sliding_window,
                        dropout=dropout, scaling=scaling, softcap=softcap)
     return _dense(module, query, key, value, attention_mask, dropout, scaling, softcap)
 
 
-def _packed(module, query, key, value, bounds, longest, sliding_window, **options):
-    """A packed row's samples, gathered into a padded [samples, heads, longest, dim] batch and back.
+def packing_plan(bounds: torch.Tensor, longest: int | None, prefix: int = 0) -> dict[str, torch.Tensor]:
+    """Where a packed row's tokens go in the padded batch [segments, longest] attention runs on.
 
-    The row's matmuls elsewhere run on real tokens only; here the samples are padded to the
-    longest, which costs little at these lengths, and each query sees its own sample's keys,
-    causally. Padded slots read a clamped position; nothing reads their outputs, so their
-    gradients are zero and the gathers' backward (index_add) is exact.
+    The row's matmuls elsewhere run on real tokens only; for attention the segments are padded
+    to the longest, which costs little at these lengths. A segment's keys are the shared
+    prefix's `prefix` tokens, then its own; a segment after the first sees the whole prefix
+    (its positions continue the prefix's). The prefix segment's own key columns repeat its
+    prefix columns: every key it sees, it sees twice, which leaves the softmax's weights per
+    key, and the output, as they were. Padded slots read a clamped position and are masked or
+    never read, so their gradients are zero and the gathers' backward (index_add, which also
+    sums the prefix's gradients over the segments) is exact.
     """
     starts, lengths = bounds[:-1].long(), (bounds[1:] - bounds[:-1]).long()
     longest = int(longest) if longest is not None else int(lengths.max())
-    total = query.shape[2]
-    offsets = torch.arange(longest, device=query.device)
-    slots = (starts[:, None] + offsets).clamp(max=total - 1).flatten()  # padded slot -> packed row
-    positions = torch.arange(total, device=query.device)
-    sample = torch.searchsorted(bounds[1:].long(), positions, right=True)
-    home = sample * longest + positions - starts[sample]  # packed row -> its padded slot
+    total, device = int(bounds[-1]), bounds.device
+    offsets = torch.arange(longest, device=device)
+    positions = torch.arange(total, device=device)
+    segment = torch.searchsorted(bounds[1:].long(), positions, right=True)
+    columns = torch.arange(prefix + longest, device=device)
+    in_prefix = columns < prefix
+    shift = ((torch.arange(len(starts), device=device) > 0).long() * prefix)[:, None]  # positions continue
+    query_positions = shift + offsets
+    key_positions = torch.where(in_prefix, columns, shift + columns - prefix)
+    return {"queries": (starts[:, None] + offsets).clamp(max=total - 1),  # padded query slot -> packed row
+            "keys": torch.where(in_prefix, columns, starts[:, None] + columns - prefix).clamp(max=total - 1),
+            "home": segment * longest + positions - starts[segment],  # packed row -> its padded query slot
+            "distance": query_positions[:, :, None] - key_positions[:, None, :]}  # [segments, query, key]
 
-    def padded(x):  # [1, h, t, d] -> [samples, h, longest, d]
-        rows = x[0].transpose(0, 1).reshape(total, -1)
-        return rows.index_select(0, slots).view(len(starts), longest, x.shape[1], -1).transpose(1, 2)
 
-    allowed = offsets[None, :] <= offsets[:, None]  # causal: key position <= query position
+def _packed(module, query, key, value, plan, sliding_window, **options):
+    """A packed row's segments, gathered into a padded batch (packing_plan) and back."""
+    total, segments = query.shape[2], plan["queries"].shape[0]
+
+    def gathered(x, rows):  # [1, h, t, d] -> [segments, h, width, d]
+        flat = x[0].transpose(0, 1).reshape(total, -1)
+        return flat.index_select(0, rows.flatten()).view(segments, -1, x.shape[1], x.shape[3]).transpose(1, 2)
+
+    distance = plan["distance"]
+    allowed = distance >= 0  # causal
     if sliding_window:
-        allowed &= offsets[:, None] - offsets[None, :] < sliding_window
+        allowed &= distance < sliding_window
     mask = torch.zeros(allowed.shape, dtype=torch.float32, device=query.device).masked_fill_(~allowed, float("-inf"))
-    out, _ = _dense(module, padded(query), padded(key), padded(value), mask[None, None], **options)
-    out = out.reshape(len(starts) * longest, -1).index_select(0, home)
+    out, _ = _dense(module, gathered(query, plan["queries"]), gathered(key, plan["keys"]),
+                    gathered(value, plan["keys"]), mask[:, None], **options)
+    out = out.reshape(-1, out.shape[2] * out.shape[3]).index_select(0, plan["home"])
     return out.view(1, total, query.shape[1], -1), None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -35,6 +36,8 @@ class TrainStats:
     steps: int = 0
     tokens: int = 0
     """Real (non-pad) tokens seen, over all processes."""
+    decoder_tokens: int = 0
+    """Positions the decoder ran on, this process (a prompt start its samples share counts once)."""
     seconds: float = 0.0
     losses: list[tuple[int, float]] = field(default_factory=list)
     precision: str = "fp32"
@@ -165,11 +168,13 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
                 training_attention(model, attention), \
                 compiled_blocks(model, stats.compiled, fall_back=cfg.compile == "auto"):
             for step in _train_steps(first_step, total_steps):
-                micro = [next(stream) for _ in range(cfg.grad_accum)]
+                micro, sample_tokens = zip(*(next(stream) for _ in range(cfg.grad_accum)))
                 # counted on the host, before the batches move: on a GPU a count read back from
                 # the device would wait for the previous step's kernels every time
                 n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
-                real_tokens = sum(int(b["attention_mask"][(b["labels"] != IGNORE).any(dim=1)].sum()) for b in micro)
+                real_tokens = sum(sample_tokens)
+                stats.decoder_tokens += sum(int(b["attention_mask"][(b["labels"] != IGNORE).any(dim=1)].sum())
+                                            for b in micro)
                 n_global, tokens_global = (n_step, real_tokens) if world == 1 else accelerator.reduce(
                     torch.tensor([n_step, real_tokens], device=accelerator.device), "sum").tolist()
                 stats.tokens += int(tokens_global)
@@ -247,8 +252,12 @@ def _train_steps(first: int, last: int):
 
 
 def _micro_batches(epoch_batches, features, pad_id, *, packed: bool, skip: int = 0):
-    """Micro-batches (on the host) in training order, forever; the first `skip` are passed over (resume)."""
-    collate = pack_batch if packed else pad_batch
+    """(micro-batch on the host, its samples' tokens) in training order, forever; the first `skip` passed over.
+
+    Packed rows place the prompt start their samples share once (data.pack_batch), so the
+    tokens the samples bring are counted here, from the samples: those that carry a label.
+    """
+    collate = partial(pack_batch, share_prefix=True) if packed else pad_batch
     epoch = 0
     while True:
         for indices in epoch_batches(epoch):
@@ -256,11 +265,14 @@ def _micro_batches(epoch_batches, features, pad_id, *, packed: bool, skip: int =
                 skip -= 1
                 continue
             if indices:
-                batch = collate([features[i] for i in indices], pad_id, multiple=SHAPE_MULTIPLE)
+                chosen = [features[i] for i in indices]
+                batch = collate(chosen, pad_id, multiple=SHAPE_MULTIPLE)
+                tokens = sum(len(f["input_ids"]) for f in chosen if any(x != IGNORE for x in f["labels"]))
             else:  # this process's slice of a short last batch is empty: a no-loss stand-in keeps
                 batch = collate([features[0]], pad_id)  # the processes' collectives in step
                 batch["labels"].fill_(IGNORE)  # (it still runs forward: a fully masked row would give NaNs)
-            yield batch
+                tokens = 0
+            yield batch, tokens
         epoch += 1
 
 

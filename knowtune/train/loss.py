@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from ..data import IGNORE
+from .attention import packing_plan
 from .linear_ce import linear_cross_entropy_sum
 
 ROW_MULTIPLE = 32  # answer rows padded up to a multiple: fewer distinct matmul shapes (see speed.py)
@@ -32,18 +33,23 @@ def _head_ce_sum(head, hidden, targets, softcap):
     return F.cross_entropy(logits, targets, reduction="sum")
 
 
-def _attention_inputs(attention_mask, position_ids, cu_seq_lens) -> dict:
+def _attention_inputs(attention_mask, position_ids, cu_seq_lens, shared_prefix) -> dict:
     """The decoder's arguments for a padded batch, or for a packed row.
 
     A packed row goes without attention_mask: transformers then reads the sample boundaries
     from the restarting position_ids (a block-diagonal mask, for sdpa and eager), and passes the
     flash-attention varlen arguments on to the attention function (train/attention.py uses them).
+    A row whose samples share their prompt's start (data.pack_batch) needs train/attention.py:
+    no other attention knows `shared_prefix`.
     """
     if cu_seq_lens is None:
         return {"attention_mask": attention_mask}
     longest = int((cu_seq_lens[1:] - cu_seq_lens[:-1]).max())
+    prefix = int(shared_prefix) if shared_prefix is not None else 0
+    # the gather indices of train/attention.py, made once here rather than in every layer
     return {"position_ids": position_ids, "cu_seq_lens_q": cu_seq_lens, "cu_seq_lens_k": cu_seq_lens,
-            "max_length_q": longest, "max_length_k": longest}
+            "max_length_q": longest, "max_length_k": longest, "shared_prefix": prefix,
+            "packing": packing_plan(cu_seq_lens, longest, prefix)}
 
 
 class CausalLMLoss(torch.nn.Module):
@@ -55,8 +61,8 @@ class CausalLMLoss(torch.nn.Module):
         self.fast = fast
         self.sharded = sharded
 
-    def forward(self, input_ids, attention_mask, labels, position_ids=None, cu_seq_lens=None):
-        """A packed row (data.pack_batch) brings position_ids and cu_seq_lens; the fast path only."""
+    def forward(self, input_ids, attention_mask, labels, position_ids=None, cu_seq_lens=None, shared_prefix=None):
+        """A packed row (data.pack_batch) brings position_ids, cu_seq_lens and maybe shared_prefix; fast path only."""
         targets = labels[:, 1:]
         mask = targets != IGNORE
         n_tokens = mask.sum()
@@ -68,7 +74,8 @@ class CausalLMLoss(torch.nn.Module):
             return F.cross_entropy(logits[mask], targets[mask], reduction="sum"), n_tokens
         base = _base_model(self.model)
         hidden = base.get_decoder()(input_ids=input_ids, use_cache=False,
-                                    **_attention_inputs(attention_mask, position_ids, cu_seq_lens)).last_hidden_state
+                                    **_attention_inputs(attention_mask, position_ids, cu_seq_lens,
+                                                                        shared_prefix)).last_hidden_state
         hidden = hidden[:, :-1][mask]
         wanted = targets[mask]
         extra = -hidden.shape[0] % ROW_MULTIPLE  # padded rows are zeros with an ignored target

@@ -4,6 +4,11 @@ Besides bf16 autocast over bf16 frozen weights, the head at answer positions onl
 (loss.py, linear_ce.py) and batches without padding (data.pack_batch: packed rows, in random
 order; where packing does not apply, length-grouped padded batches), the loop uses:
 
+- A packed row's shared prompt start placed once (data.pack_batch `share_prefix`): the
+  system prompt and chat markup every sample of a batch begins with are run through the
+  decoder once, the samples' attention reading them (attention.py `packing_plan`), with the
+  same loss and gradients. A quarter of the Hainan batches' tokens; SmolLM2 on the AMD VM,
+  same process setup: steady step 0.97 -> 0.83 s, 390 -> 456 tokens/s over a 50-step run.
 - Padding rounded up to a multiple of 8 tokens (see `data.pad_batch`): oneDNN builds and
   caches matmul kernels for every new shape; rounding cut a SmolLM2 epoch's distinct shapes
   and its peak memory from 2.5 to 1.7 GB.
