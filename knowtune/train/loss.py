@@ -40,7 +40,7 @@ def _attention_inputs(attention_mask, position_ids, cu_seq_lens, shared_prefix) 
     from the restarting position_ids (a block-diagonal mask, for sdpa and eager), and passes the
     flash-attention varlen arguments on to the attention function (train/attention.py uses them).
     A row whose samples share their prompt's start (data.pack_batch) needs train/attention.py:
-    no other attention knows `shared_prefix`.
+    no other attention reads `packing`, the plan that holds the shared prefix.
     """
     if cu_seq_lens is None:
         return {"attention_mask": attention_mask}
@@ -48,8 +48,7 @@ def _attention_inputs(attention_mask, position_ids, cu_seq_lens, shared_prefix) 
     prefix = int(shared_prefix) if shared_prefix is not None else 0
     # the gather indices of train/attention.py, made once here rather than in every layer
     return {"position_ids": position_ids, "cu_seq_lens_q": cu_seq_lens, "cu_seq_lens_k": cu_seq_lens,
-            "max_length_q": longest, "max_length_k": longest, "shared_prefix": prefix,
-            "packing": packing_plan(cu_seq_lens, longest, prefix)}
+            "max_length_q": longest, "max_length_k": longest, "packing": packing_plan(cu_seq_lens, longest, prefix)}
 
 
 class CausalLMLoss(torch.nn.Module):
