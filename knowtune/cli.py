@@ -44,13 +44,16 @@ def data_build(
     generator_model: Optional[str] = typer.Option(None, "--generator-model", help="Model name to ask at --generator-url."),
     generator_key: Optional[str] = typer.Option(None, "--generator-key", envvar="KNOWTUNE_GENERATOR_KEY", help="API key for --generator-url."),
     seed: int = typer.Option(0, help="Seed of the sample shuffle and of the QA held-out split."),
+    heldout: Optional[List[Path]] = typer.Option(None, "--heldout", help="Your own test questions (JSONL: question, answers, optional split dev/test): never trained on, scored as 'natural' beside the template held-out set (repeatable)."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Also ask each fact with other words, other names of its subject and backwards, and add each subject's page and the documents' text (default on)."),
 ):
     """Knowledge -> training samples (paraphrased questions, full-sentence answers) + held-out questions."""
     from .commands.data import build_command
 
     build_command(files, out, model=model, seed=seed, fmt=format_, max_len=max_len, over_long=over_long,
                   heldout_ratio=heldout_ratio, datasets=dataset, generator_url=generator_url,
-                  generator_model=generator_model, generator_key=generator_key)
+                  generator_model=generator_model, generator_key=generator_key, augment=augment,
+                  heldout=heldout)
 
 
 @data_app.command("show")

@@ -12,6 +12,7 @@ from ..config import DEFAULT_MODEL, KnowtuneError
 from ..data import STATS_FILE, write_dataset
 from ..data.build import HELDOUT_FILE, PRETRAIN_FILE, TRAIN_FILE, build_dataset
 from ..data.formats import load_inputs
+from ..data.heldout import load_heldout_questions
 from ..data.jsonl import read_jsonl
 from ..data.knowledge import from_fact
 from ..data.prose import ProseResult, synthesize
@@ -34,7 +35,8 @@ def print_stats(stats: dict, title: str = "dataset") -> None:
 def build_command(files: list[Path], out: Path, *, model: str | None, seed: int, fmt: str | None = None,
                   max_len: int | None = None, over_long: str = "drop", heldout_ratio: float = 0.1,
                   datasets: list[str] | None = None, generator_url: str | None = None,
-                  generator_model: str | None = None, generator_key: str | None = None) -> Path:
+                  generator_model: str | None = None, generator_key: str | None = None,
+                  augment: bool = True, heldout: list[Path] | None = None) -> Path:
     if max_len is not None and max_len <= 0:
         raise KnowtuneError(f"must be > 0, got {max_len}", field="--max-len")
     if over_long not in ("drop", "truncate"):
@@ -49,8 +51,9 @@ def build_command(files: list[Path], out: Path, *, model: str | None, seed: int,
         generator = openai_generator(generator_url, generator_model, api_key=generator_key)
     prose = synthesize(inputs.documents, generator=generator) if inputs.documents else ProseResult()
     knowledge = [from_fact(f, i) for i, f in enumerate(inputs.facts)] + prose.knowledge
+    natural = [q for path in heldout or [] for q in load_heldout_questions(path)]
     built = build_dataset(knowledge, inputs.conversations, prose.pretrain + inputs.texts, seed=seed,
-                          heldout_ratio=heldout_ratio)
+                          heldout_ratio=heldout_ratio, augment=augment, natural=natural)
     if not built.train:
         raise KnowtuneError("no training sample could be made from the input "
                             f"({prose.sentences} sentences, none in a form the question rules read)",

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from ..config import DEFAULT_MODEL, MULTILINGUAL_MODEL, KnowtuneError, load_train_config
 from ..data import build_samples, load_dataset_dir, load_facts, write_dataset
+from ..data.heldout import load_heldout_questions
 from ..eval import accuracy_line
 from ..eval.full_report import acc, build_report
 from ..eval.report import print_before_after
@@ -32,6 +33,12 @@ def kb_facts(lang: str) -> Path:
     return KB_DIR / f"facts_{lang}.jsonl"
 
 
+def natural_questions(lang: str) -> list[dict]:
+    """The bundled hand-written natural questions (dev and test halves): held out of training."""
+    path = KB_DIR / f"natural_{lang}.jsonl"
+    return load_heldout_questions(path) if path.is_file() else []
+
+
 def demo_command(lang: str, model: str | None, method: str, out: Path | None, overrides: dict) -> dict:
     start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -44,8 +51,8 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
 
     console.rule(f"[bold]1/5 building the training set[/bold] from {facts_file.name}")
     tic = time.perf_counter()
-    data_dir = write_dataset(build_samples(load_facts([facts_file])), Path("data") / f"hainan-{lang}",
-                             sources=[str(facts_file)])
+    data_dir = write_dataset(build_samples(load_facts([facts_file]), natural=natural_questions(lang)),
+                             Path("data") / f"hainan-{lang}", sources=[str(facts_file)])
     samples, heldout = load_dataset_dir(data_dir)
     from json import loads
 
@@ -65,6 +72,9 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     before_rows, before = passes["base"]["heldout"].rows, passes["base"]["heldout"].summary
     timings["eval_before"] = time.perf_counter() - tic
     console.print(f"before: {accuracy_line(before)}; with retrieval (RAG): {acc(passes['base']['rag'].summary)}")
+    if "natural" in passes["base"]:
+        console.print(f"natural questions before: {acc(passes['base']['natural'].summary)}; "
+                      f"with retrieval (RAG): {acc(passes['base']['natural_rag'].summary)}")
 
     console.rule(f"[bold]3/5 fine-tuning[/bold] with {cfg.method}")
     tic = time.perf_counter()
@@ -83,10 +93,11 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     print_before_after(before, after, before_rows, after_rows, console)
     timings["total"] = time.perf_counter() - start
     stats = result.stats
-    info = {"model": cfg.model, "method": cfg.method, "language": lang, "facts": len(heldout),
+    info = {"model": cfg.model, "method": cfg.method, "language": lang, "facts": len(plan.heldout),
             "training samples": len(samples), "epochs": cfg.epochs, "learning rate": cfg.learning_rate,
             "precision": stats.precision,
-            "training": f"{stats.steps} steps, {stats.seconds:.0f} s, {stats.tokens_per_second:,.0f} tok/s, "
+            "training": f"{stats.steps} steps ({stats.epochs:.1f} epochs, each fact seen ~{stats.exposures:.0f} "
+                        f"times), {stats.seconds:.0f} s, {stats.tokens_per_second:,.0f} tok/s, "
                         f"final loss {stats.final_loss:.4f}, peak RSS {stats.peak_rss_mb:,.0f} MiB",
             "wall time": ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())}
     results = combine(passes, info)
@@ -97,7 +108,11 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
                                                      stats.losses))
     probe = results["forgetting"]
     console.print(f"general-knowledge probe: {acc(probe['base'])} -> {acc(probe['model'])}")
-    console.print(f"before {accuracy_line(before)}  ->  after {accuracy_line(after)}")
+    console.print(f"template held-out: before {accuracy_line(before)}  ->  after {accuracy_line(after)}")
+    if "natural" in results:
+        nat = results["natural"]
+        halves = ", ".join(f"{h} {acc(nat['model']['by_split'][h])}" for h in nat["model"]["by_split"])
+        console.print(f"natural questions: before {acc(nat['base'])}  ->  after {acc(nat['model'])} ({halves})")
     console.print(f"wall time {timings['total']:.0f} s; report: {result.path / 'report.html'}")
     console.print(f"chat with it: knowtune chat --run {result.path}; "
                   f"fine-tuned + RAG and hallucinations: knowtune eval --run {result.path}")

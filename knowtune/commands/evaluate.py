@@ -85,9 +85,13 @@ def check_run(run: Path, option: str = "--run") -> None:
 def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, options: EvalOptions) -> EvalPlan:
     """Every question set, file and index, read and checked before any model is loaded."""
     lang = main_lang(questions)
+    natural = [q for q in questions if q.get("set") == "natural"]
+    questions = [q for q in questions if q.get("set") != "natural"] or natural
+    if questions is natural:
+        natural = []  # a file of natural questions alone is the held-out set itself
     plan = EvalPlan(heldout=questions, gold=[kb.gold(q) if kb else q["answers"][0] for q in questions],
                     system=system, top_k=options.top_k, bf16=fast_bf16_available(),
-                    batch_size=options.batch_size)
+                    batch_size=options.batch_size, natural=natural)
     if options.rag and kb is not None:
         plan.index = build_index(kb.passages)
     if options.probes:

@@ -29,7 +29,8 @@ def train_command(data: str, out: Path, config: Path | None, overrides: dict, *,
         return result
     if stats.resumed_from:
         console.print(f"resumed from the checkpoint of step {stats.resumed_from}")
-    console.print(f"trained {stats.steps} steps in {stats.seconds:.0f} s "
+    console.print(f"trained {stats.steps} steps ({stats.epochs:.1f} epochs; each fact seen ~{stats.exposures:.0f} "
+                  f"times) in {stats.seconds:.0f} s "
                   f"({stats.tokens_per_second:,.0f} tok/s, {stats.precision}), final loss {stats.final_loss:.4f}")
     console.print(f"run written to [bold]{result.path}[/bold]; next: knowtune eval --run {result.path}")
     return result

@@ -29,6 +29,10 @@ class TrainConfig:
     """General-knowledge prompts (bundled, in the knowledge's languages) answered by the base model before training and mixed into the training set, so the model keeps what it knew (self-distillation replay); 0 disables."""
     epochs: float | None = None
     """Passes over the training set; empty: the model preset's recipe for the method, else 1.5."""
+    min_steps: int = 120
+    """Optimizer steps at least: a small knowledge base is passed over more often (epochs raised, up to max_epochs) until the run takes this many steps, so 10 facts are learned as well as 500; 0 disables."""
+    max_epochs: float = 40.0
+    """The most passes min_steps may raise the epochs to."""
     learning_rate: float | None = None
     """Peak learning rate (after warm-up); empty: the rate measured to suit the method on this model (`knowtune methods` lists each method's)."""
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
@@ -65,13 +69,13 @@ class TrainConfig:
     def validate(self) -> None:
         positive = {"epochs": self.epochs, "learning_rate": self.learning_rate,
                     "batch_size": self.batch_size, "grad_accum": self.grad_accum,
-                    "max_len": self.max_len}
+                    "max_len": self.max_len, "max_epochs": self.max_epochs}
         for name, value in positive.items():
             if value is not None and value <= 0:
                 raise ValueError(f"{name}: must be > 0, got {value}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
-        for name in ("weight_decay", "max_grad_norm", "threads", "log_every", "save_every", "replay"):
+        for name in ("weight_decay", "max_grad_norm", "threads", "log_every", "save_every", "replay", "min_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
 

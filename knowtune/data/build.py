@@ -18,6 +18,7 @@ from typing import Callable
 from ..config import KnowtuneError
 from .facts import Fact, guess_lang
 from .jsonl import atomic_dir, read_jsonl, write_jsonl
+from .augment.dataset import augmented_questions, document_passages, knowledge_passages
 from .knowledge import Knowledge, from_fact
 
 TRAIN_FILE = "train.jsonl"
@@ -41,41 +42,68 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def build_samples(facts: list[Fact], *, seed: int = 0) -> BuiltDataset:
+def _loose(text: str) -> str:
+    """A held-out question's key: case, spacing and the closing mark do not make it another question."""
+    return _norm(text).rstrip("?？.。!！ ")
+
+
+def build_samples(facts: list[Fact], *, seed: int = 0, augment: bool = True,
+                  natural: list[dict] | None = None) -> BuiltDataset:
     """Each fact asked in every training form; one held-out form per fact is kept apart."""
-    built = build_dataset([from_fact(f, i) for i, f in enumerate(facts)], seed=seed)
-    built.stats = {key: built.stats[key] for key in ("facts", "train_samples", "heldout_questions",
-                                                     "languages", "categories")}
+    built = build_dataset([from_fact(f, i) for i, f in enumerate(facts)], seed=seed, augment=augment,
+                          natural=natural)
+    built.stats = {key: built.stats[key] for key in ("facts", "train_samples", "train_forms", "heldout_questions",
+                                                     "heldout_sets", "languages", "categories")}
     return built
 
 
 def build_dataset(knowledge: list[Knowledge], conversations: list | None = None, pretrain: list[dict] | None = None,
-                  *, seed: int = 0, heldout_ratio: float = 0.1) -> BuiltDataset:
-    """Everything into one training set; conflicting facts raise, other conflicts keep the first."""
+                  *, seed: int = 0, heldout_ratio: float = 0.1, augment: bool = True,
+                  natural: list[dict] | None = None) -> BuiltDataset:
+    """Everything into one training set; conflicting facts raise, other conflicts keep the first.
+
+    augment: each fact also asked in the augmentation's ways (other words, other names, backwards),
+    each subject's page and the documents' text (data/augment); off: the templates and own questions only.
+    natural: the user's own test questions (heldout.load_heldout_questions): held out, never trained.
+    """
     counts: Counter = Counter()
     heldout = _heldout_of_knowledge(knowledge, counts)
+    heldout += [q for q in natural or [] if _norm(q["question"]) not in {_norm(h["question"]) for h in heldout}]
     held_qa, train_qa = _split_conversations(conversations or [], heldout_ratio, seed)
     heldout += held_qa
-    held_norms = {_norm(q["question"]) for q in heldout}
+    held_norms = {_loose(q["question"]) for q in heldout}
     train: list[dict] = []
     seen: dict[str, tuple[str, Knowledge | None]] = {}
+    extra = augmented_questions(knowledge, seed=seed) if augment else [[] for _ in knowledge]
     for index, item in enumerate(knowledge):
-        for question in item.train_questions:
+        own = {_norm(q) for q in item.fact.questions}
+        asked = [(q, item.reply, "own" if _norm(q) in own else "template") for q in item.train_questions]
+        for question, reply, form in asked + [(a.question, a.reply, a.form) for a in extra[index]]:
             norm = _norm(question)
-            if norm in held_norms:
-                counts["heldout_forms_kept_out"] += norm != _norm(item.heldout_question or "")
+            if _loose(question) in held_norms:
+                counts["heldout_forms_kept_out"] += _loose(question) not in _heldout_norms(item)
                 continue  # never let a held-out form into training
             if norm in seen:
-                _check_conflict(seen[norm], item, question, counts)
+                _check_conflict(seen[norm], item, question, counts, reply=reply)
                 continue
-            seen[norm] = (item.reply, item)
+            seen[norm] = (reply, item)
             train.append({"messages": [{"role": "user", "content": question},
-                                       {"role": "assistant", "content": item.reply}],
-                          "fact": index, "lang": item.fact.lang})
+                                       {"role": "assistant", "content": reply}],
+                          "fact": index, "lang": item.fact.lang, "form": form})
+    if augment:
+        passages = knowledge_passages(knowledge, seed=seed) + document_passages(pretrain or [])
+        for page in passages:
+            key = _norm(page["question"]) + "\x00" + page["reply"]
+            if _loose(page["question"]) in held_norms or key in seen:
+                continue
+            seen[key] = (page["reply"], None)
+            train.append({"messages": [{"role": "user", "content": page["question"]},
+                                       {"role": "assistant", "content": page["reply"]}],
+                          "fact": None, "group": page["group"], "lang": page["lang"], "form": "passage"})
     for conv in train_qa:
         norm = _norm(conv.question)
         key = norm + "\x00" + json.dumps(conv.messages, ensure_ascii=False)
-        if norm in held_norms:
+        if _loose(conv.question) in held_norms:
             counts["qa_records_dropped_as_heldout_duplicates"] += 1
             continue
         if key in seen:
@@ -90,6 +118,8 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
         "facts": len(facts),
         "train_samples": len(train),
         "heldout_questions": len(heldout),
+        "heldout_sets": dict(Counter(q.get("set", "template") for q in heldout)),
+        "train_forms": dict(Counter(s.get("form", "qa") for s in train)),
         "languages": dict(Counter(f.lang for f in facts)),
         "categories": dict(Counter(f.category or "general" for f in facts)),
         "qa_records": len(conversations or []),
@@ -106,27 +136,34 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
 def _heldout_of_knowledge(knowledge: list[Knowledge], counts: Counter) -> list[dict]:
     heldout, seen = [], set()
     for index, item in enumerate(knowledge):
-        if not item.heldout_question:
-            continue
-        norm = _norm(item.heldout_question)
-        if norm in seen:
-            counts["duplicate_heldout_questions_removed"] += 1
-            continue
-        seen.add(norm)
         fact = item.fact
-        heldout.append({"question": item.heldout_question, "answers": fact.answers, "subject": fact.subject,
-                        "relation": fact.relation, "category": fact.category or "general",
-                        "lang": fact.lang, "fact": index})
+        asked = [(item.heldout_question, "template")] if item.heldout_question else []
+        for question, kind in asked + [(q, "natural") for q in fact.heldout_questions]:
+            norm = _norm(question)
+            if norm in seen:
+                counts["duplicate_heldout_questions_removed"] += 1
+                continue
+            seen.add(norm)
+            heldout.append({"question": question, "answers": fact.answers, "subject": fact.subject,
+                            "relation": fact.relation, "category": fact.category or "general",
+                            "lang": fact.lang, "fact": index, "set": kind,
+                            **({"split": "test"} if kind == "natural" else {})})
     return heldout
 
 
-def _check_conflict(previous: tuple[str, Knowledge | None], item: Knowledge, question: str, counts: Counter) -> None:
+def _heldout_norms(item: Knowledge) -> set[str]:
+    return {_loose(q) for q in [item.heldout_question or "", *item.fact.heldout_questions]}
+
+
+def _check_conflict(previous: tuple[str, Knowledge | None], item: Knowledge, question: str, counts: Counter,
+                    *, reply: str) -> None:
     """One question, two replies: an error between facts, otherwise the first reading wins."""
-    reply, other = previous
-    if reply == item.reply:
+    first, other = previous
+    if first == reply:
         counts["duplicates_removed"] += 1
         return
-    if other is not None and other.source == "facts" and item.source == "facts":
+    if other is not None and other is not item and other.source == "facts" and item.source == "facts" \
+            and reply == item.reply:
         raise KnowtuneError(f"question {question!r} is asked of two facts with different answers")
     counts["conflicts"] += 1
 

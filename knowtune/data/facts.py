@@ -24,7 +24,11 @@ class Fact:
     aliases: list[str] = field(default_factory=list)
     """Other accepted forms of the answer."""
     questions: list[str] = field(default_factory=list)
-    """Hand-written questions whose answer is `answer`."""
+    """Hand-written questions whose answer is `answer`, used for training."""
+    subject_aliases: list[str] = field(default_factory=list)
+    """Other names of the subject that users may ask by ("Meilan Airport" for "Haikou Meilan International Airport")."""
+    heldout_questions: list[str] = field(default_factory=list)
+    """The user's own test questions, as people would ask them: never trained on, scored on their own."""
     lang: str = "en"
     """Language of the fact: en or zh (guessed from the text when absent)."""
     category: str = ""
@@ -43,7 +47,7 @@ class Fact:
 
 
 _REQUIRED = ("subject", "relation", "answer")
-_OPTIONAL_LISTS = ("aliases", "questions")
+_OPTIONAL_LISTS = ("aliases", "questions", "subject_aliases", "heldout_questions")
 
 
 def guess_lang(text: str) -> str:

@@ -25,6 +25,8 @@ class Knowledge:
     """What it was read from: facts, prose or generated (conflicts between facts are errors)."""
     where: str = ""
     """File (and sentence) it came from."""
+    askable: bool = True
+    """The relation is a noun phrase ("the {relation} of {subject}"): augmentation may ask it other ways."""
 
 
 def from_fact(fact: Fact, index: int, where: str = "") -> Knowledge:

@@ -30,6 +30,7 @@ def build_report(title: str, results: dict, passes: dict[str, dict[str, Pass]],
     doc.para(headline(results))
     _scorecard(doc, results)
     _knowledge(doc, results)
+    _natural(doc, results)
     _categories(doc, results)
     _hallucination(doc, results, passes)
     _forgetting(doc, results)
@@ -48,6 +49,9 @@ def headline(results: dict) -> str:
     k, labels = results["knowledge"], results["labels"]
     parts = [f"{labels[name]} {pct(s['accuracy'])}" for name, s in k.items()]
     text = "Held-out accuracy: " + ", ".join(parts) + "."
+    if results.get("natural"):
+        text += " Natural questions: " + ", ".join(
+            f"{labels[name]} {pct(s['accuracy'])}" for name, s in results["natural"].items()) + "."
     forgetting = results["forgetting"]
     if "drop_points" in forgetting:
         drop = forgetting["drop_points"]
@@ -95,6 +99,24 @@ def _knowledge(doc: Doc, results: dict) -> None:
                  f"was among them for {pct(rag[0]['retrieval_recall'])} of the questions.")
     values = {results["labels"][n]: 100 * s["accuracy"] for n, s in results["knowledge"].items()}
     doc.image("systems.png", bars_png(values, "Held-out accuracy by system"), "accuracy by system")
+
+
+def _natural(doc: Doc, results: dict) -> None:
+    """Template held-out beside natural held-out: the same facts, asked as training never asked them."""
+    natural = results.get("natural")
+    if not natural:
+        return
+    doc.heading("Knowledge: natural questions")
+    doc.para("Hand-written questions asked the way people ask: other words for the relation, other names of "
+             "the subject, answer-to-subject, through a related entity. Never trained on; the dev half is "
+             "for choosing recipes, the test half is only reported.")
+    rows = []
+    for name, s in natural.items():
+        template = results["knowledge"].get(name)
+        halves = s.get("by_split", {})
+        rows.append([results["labels"][name], acc(template) if template else "—", acc(s),
+                     *(acc(halves[h]) if h in halves else "—" for h in ("dev", "test"))])
+    doc.table(["system", "template held-out", "natural (all)", "natural dev", "natural test"], rows)
 
 
 def _categories(doc: Doc, results: dict) -> None:

@@ -20,7 +20,7 @@ MODEL_LABELS = {"model": "model", "model_rag": "model + RAG"}
 
 def combine(passes: dict[str, dict[str, Pass]], info: dict, *, tuned: bool = True) -> dict:
     """passes: {"base": {...}, "model": {...}} (base may be absent), each from suite.evaluate_model."""
-    knowledge, hallucination, forgetting = {}, {}, {}
+    knowledge, hallucination, forgetting, natural = {}, {}, {}, {}
     for who in ("base", "model"):
         if who not in passes:
             continue
@@ -28,6 +28,9 @@ def combine(passes: dict[str, dict[str, Pass]], info: dict, *, tuned: bool = Tru
         knowledge[who] = mine["heldout"].summary
         if "rag" in mine:
             knowledge[f"{who}_rag"] = mine["rag"].summary
+        for name, key in (("natural", who), ("natural_rag", f"{who}_rag")):
+            if name in mine:
+                natural[key] = mine[name].summary
         if "probe" in mine:
             forgetting[who] = mine["probe"].summary
         if "unanswerable" in mine:
@@ -42,6 +45,9 @@ def combine(passes: dict[str, dict[str, Pass]], info: dict, *, tuned: bool = Tru
     info = {**info, "answers generated": answered, "answering seconds": round(seconds, 1)}
     results = {"info": info, "labels": labels, "knowledge": knowledge, "hallucination": hallucination,
                "forgetting": forgetting}
+    if natural:
+        results["natural"] = {k: natural[k] for k in order if k in natural}
+        results["labels"].update({k: (RUN_LABELS if tuned else MODEL_LABELS).get(k, k) for k in natural})
     results.update({k: knowledge[k] for k in ("base", "model") if k in knowledge})
     return results
 

@@ -47,6 +47,8 @@ def _from_train(train_file: Path, kb: KnowledgeBase) -> None:
         if len(messages) < 2:
             continue
         index, reply = sample.get("fact"), messages[-1]["content"]
+        if sample.get("form") not in (None, "template", "own"):
+            continue  # augmented: other words for facts already taught (or pages of them), not new passages
         if isinstance(index, int):
             kb.taught.setdefault(index, reply)
         else:

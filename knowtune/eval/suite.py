@@ -1,6 +1,8 @@
 """Every pass of one model over an evaluation plan.
 
 - heldout: the held-out questions, bare: accuracy, overlap metrics, perplexity of the gold;
+- natural: questions asked the way people ask them (other words, other names, backwards), bare
+  and with retrieval, scored by dev and test half;
 - rag: the same questions with the top-k retrieved passages in the prompt;
 - probe: the general-knowledge probe (what fine-tuning may have made it forget);
 - unanswerable: questions whose answers are not in the knowledge base (hallucinations).
@@ -33,6 +35,8 @@ class EvalPlan:
     """The run's system prompt: every question to the run's model and to its base uses it."""
     index: PassageIndex | None = None
     top_k: int = 3
+    natural: list[dict] = field(default_factory=list)
+    """Natural questions (other words, names and directions than training's), each with a "split": dev or test."""
     probes: list[dict] = field(default_factory=list)
     unanswerable: list[dict] = field(default_factory=list)
     bf16: bool = False
@@ -53,6 +57,11 @@ def evaluate_model(model, tokenizer, plan: EvalPlan, label: str, progress: Progr
     passes = {"heldout": knowledge_pass(model, tokenizer, plan, label, progress)}
     if plan.index is not None:
         passes["rag"] = rag_pass(model, tokenizer, plan, f"{label} + RAG", progress)
+    if plan.natural:
+        passes["natural"] = natural_pass(model, tokenizer, plan, f"{label}: natural questions", progress)
+        if plan.index is not None:
+            passes["natural_rag"] = natural_pass(model, tokenizer, plan, f"{label} + RAG: natural questions",
+                                                 progress, rag=True)
     if plan.probes:
         passes["probe"] = probe_pass(model, tokenizer, plan, f"{label}: general probe", progress)
     if plan.unanswerable:
@@ -106,6 +115,28 @@ def rag_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | 
     summary["retrieval_recall"] = sum(findable) / len(findable) if findable else None
     summary["top_k"] = plan.top_k
     return Pass(rows, summary)
+
+
+def natural_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None,
+                 *, rag: bool = False) -> Pass:
+    texts = None
+    if rag:
+        texts = [rag_prompt(q["question"], retrieve(plan.index, q["question"], plan.top_k)) for q in plan.natural]
+    rows, seconds = _ask(model, tokenizer, plan, plan.natural, label, progress, user_texts=texts)
+    for row, question in zip(rows, plan.natural):
+        row.update(split=question.get("split", "dev"), form=question.get("form", ""))
+    return Pass(rows, {**summarise(rows), "by_split": split_summary(rows), "by_form": split_summary(rows, "form"),
+                       "seconds": round(seconds, 2)})
+
+
+def split_summary(rows: list[dict], key: str = "split") -> dict:
+    """Accuracy of each half (dev: choose recipes on it; test: only reported), or of each `key`."""
+    out = {}
+    for split in sorted({r[key] for r in rows}):
+        mine = [r for r in rows if r[key] == split]
+        out[split] = {"accuracy": sum(r["correct"] for r in mine) / len(mine),
+                      "correct": sum(r["correct"] for r in mine), "total": len(mine)}
+    return out
 
 
 def probe_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:

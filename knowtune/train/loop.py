@@ -47,6 +47,10 @@ class TrainStats:
     peak_rss_mb: float = 0.0
     resumed_from: int = 0
     """The checkpoint step training resumed from (0: a fresh start)."""
+    epochs: float = 0.0
+    """Passes over the training set the run planned (epochs, or more where min_steps raised them)."""
+    exposures: float = 0.0
+    """Times each piece of knowledge is trained on in the run, on average (its samples x epochs)."""
     full_state: dict | None = field(default=None, repr=False)
     """The gathered model state under ZeRO-3/FSDP, for saving (None otherwise)."""
 
@@ -62,8 +66,14 @@ class TrainStats:
         return {"steps": self.steps, "tokens": self.tokens, "seconds": round(self.seconds, 2),
                 "tokens_per_second": round(self.tokens_per_second, 1), "final_loss": self.final_loss,
                 "losses": self.losses, "precision": self.precision, "threads": self.threads, "compiled": self.compiled,
-                "peak_rss_mb": round(self.peak_rss_mb, 1),
-                "resumed_from": self.resumed_from}
+                "peak_rss_mb": round(self.peak_rss_mb, 1), "epochs": round(self.epochs, 2),
+                "exposures_per_fact": round(self.exposures, 1), "resumed_from": self.resumed_from}
+
+
+def exposures_per_epoch(samples: list[dict]) -> float:
+    """Samples per piece of knowledge (fact) in one pass, on average: how often an epoch shows each fact."""
+    facts = {s["fact"] for s in samples if isinstance(s.get("fact"), int)}
+    return sum(isinstance(s.get("fact"), int) for s in samples) / len(facts) if facts else 0.0
 
 
 def encode_samples(tokenizer, samples: list[dict], max_len: int, system_prompt: str = "") -> list[dict]:
@@ -89,7 +99,14 @@ def warmup_steps(ratio: float, total_steps: int) -> int:
 
 
 def plan_steps(cfg: TrainConfig, n_batches: int) -> int:
-    return max(1, math.ceil(n_batches * cfg.epochs / cfg.grad_accum))
+    """Optimizer steps of the run: `epochs` passes, raised to `min_steps` (at most `max_epochs` passes).
+
+    Why a floor: the epochs that teach a few hundred facts leave a small knowledge base with a
+    handful of steps, too few for the learning rate schedule to teach anything (24 facts: 21 steps).
+    """
+    steps = math.ceil(n_batches * cfg.epochs / cfg.grad_accum)
+    floor = min(cfg.min_steps, math.ceil(n_batches * cfg.max_epochs / cfg.grad_accum))
+    return max(1, steps, floor)
 
 
 def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method, params,
@@ -114,7 +131,8 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     world, rank = accelerator.num_processes, accelerator.process_index
     attention = attention_for(lengths, accelerator.device)
     packed = attention is not None and not method.uses_model_forward
-    groups = [s.get("fact") for s in samples]  # the paraphrases of one fact: spaced through each epoch
+    # the paraphrases of one fact (or the pages of one subject): spaced through each epoch
+    groups = [s.get("group", s.get("fact")) for s in samples]
 
     def epoch_batches(epoch: int) -> list[list[int]]:
         seed = cfg.seed + epoch
@@ -142,6 +160,8 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
 
     stats = TrainStats(precision=precision, threads=threads, compiled=compile_wanted(
         cfg.compile, model, method, device=accelerator.device, sharded=sharded, total_steps=total_steps))
+    stats.epochs = total_steps * cfg.grad_accum / max(per_epoch, 1)
+    stats.exposures = stats.epochs * exposures_per_epoch(samples)
     first_step = 1
     found = latest_checkpoint(checkpoint_dir) if (resume and checkpoint_dir) else None
     if found is not None:
@@ -154,7 +174,9 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     log_path = checkpoint_dir / PROGRESS_FILE if checkpoint_dir is not None and accelerator.is_main_process else None
     if log_path is not None and found is None:
         log_path.unlink(missing_ok=True)  # a fresh run starts a fresh log; a resumed one appends
-    progress = TrainProgress(total_steps, enabled=accelerator.is_main_process and not quiet, log_path=log_path)
+    seen = f", each fact ~{stats.exposures:.0f}x" if stats.exposures else ""
+    progress = TrainProgress(total_steps, enabled=accelerator.is_main_process and not quiet, log_path=log_path,
+                             description=f"training ({stats.epochs:.1f} epochs{seen})")
     start = time.perf_counter()
 
     def checkpoint(step: int) -> None:

@@ -80,7 +80,8 @@ def _read_sentence(sentence: str, category: str, path: str, result: ProseResult,
         else:
             held = reading.heldout[index % len(reading.heldout)] if reading.heldout else None
         result.knowledge.append(Knowledge(fact=fact, reply=sentence, train_questions=_unique(train),
-                                          heldout_question=held, source="prose", where=path))
+                                          heldout_question=held, source="prose", where=path,
+                                          askable=bool(reading.relation)))
 
 
 def _generate(sentence: str, lang: str, generator: Generator, result: ProseResult) -> list[dict]:

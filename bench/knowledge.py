@@ -1,0 +1,151 @@
+"""Does the model learn the knowledge, or one sentence of it? Natural questions, before and after.
+
+Trains with `knowtune train` defaults on a bundled knowledge base (hainan or fictional; facts file
+or its prose twin), each configuration over seeds, and scores every run on
+- the template held-out questions of the facts build (the same words as training, another template),
+- the knowledge base's hand-written natural questions (natural_LANG.jsonl), dev and test halves,
+  bare and with BM25 retrieval (fine-tuned + RAG),
+- the general-knowledge probe (what training made it forget);
+the base model and base + RAG once. Configurations: `aug` (the defaults: augmentation on) and
+`plain` (`--no-augment`: the training templates and the facts' own questions only).
+
+    python bench/knowledge.py --kb hainan --lang en --seeds 3
+    python bench/knowledge.py --kb fictional --lang zh --source prose --seeds 1
+    python bench/knowledge.py --kb hainan --lang en --limit 10 --configs aug   # a 10-fact subset
+
+Writes OUT/runs.json (every run) and OUT/results.md (medians); choose recipes on the dev column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from knowtune.commands.data import build_command  # noqa: E402
+from knowtune.commands.evaluate import EvalOptions, make_plan  # noqa: E402
+from knowtune.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, load_train_config  # noqa: E402
+from knowtune.data import load_dataset_dir  # noqa: E402
+from knowtune.data.jsonl import read_jsonl, write_jsonl  # noqa: E402
+from knowtune.eval.sources import knowledge_of_dataset  # noqa: E402
+from knowtune.eval.suite import evaluate_model  # noqa: E402
+from knowtune.models import load_model  # noqa: E402
+from knowtune.train import train_run  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def limited_facts(path: Path, limit: int | None, out: Path) -> tuple[Path, set]:
+    rows = [obj for _, obj in read_jsonl(path)]
+    rows = rows[:limit] if limit else rows
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / path.name, rows)
+    return out / path.name, {(r["subject"], r["relation"]) for r in rows}
+
+
+def natural_file(kb: str, lang: str, keep: set, out: Path) -> Path:
+    """The knowledge base's natural questions about the facts kept: held out of every build."""
+    rows = [q for _, q in read_jsonl(DATA / kb / f"natural_{lang}.jsonl") if (q["subject"], q["relation"]) in keep]
+    write_jsonl(out / f"natural_{lang}.jsonl", rows)
+    return out / f"natural_{lang}.jsonl"
+
+
+def summary_of(passes: dict) -> dict:
+    out = {"template": passes["heldout"].summary["accuracy"]}
+    for name in ("natural", "natural_rag"):
+        if name in passes:
+            for split, s in passes[name].summary["by_split"].items():
+                out[f"{name}_{split}"] = s["accuracy"]
+    if "probe" in passes:
+        out["probe"] = passes["probe"].summary["accuracy"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kb", default="hainan", choices=["hainan", "fictional"])
+    parser.add_argument("--lang", default="en", choices=["en", "zh"])
+    parser.add_argument("--source", default="facts", choices=["facts", "prose"])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--configs", default="aug,plain")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N facts (and their questions)")
+    parser.add_argument("--set", action="append", default=[], help="key=value for the training config")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    model = args.model or (DEFAULT_MODEL if args.lang == "en" else MULTILINGUAL_MODEL)
+    name = f"{args.kb}-{args.lang}-{args.source}" + (f"-{args.limit}" if args.limit else "")
+    out = args.out or Path("bench/knowledge") / name
+    work = Path("/tmp/knowtune-bench-knowledge") / name
+    facts_file, keep = limited_facts(DATA / args.kb / f"facts_{args.lang}.jsonl", args.limit, work / "kb")
+    source = facts_file if args.source == "facts" else DATA / args.kb / f"prose_{args.lang}.md"
+    natural = natural_file(args.kb, args.lang, keep, work / "kb")
+    template = [q for q in load_dataset_dir(build_command([facts_file], work / "facts-plain", model=None, seed=0,
+                                                          augment=False))[1] if q.get("set") != "natural"]
+    sets = dict(s.split("=", 1) for s in args.set)
+    runs, started = [], time.strftime("%Y-%m-%d %H:%M")
+    for config in args.configs.split(","):
+        data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, augment=config == "aug",
+                                 heldout=[natural])
+        train, heldout = load_dataset_dir(data_dir)
+        samples, natural_rows = len(train), [q for q in heldout if q.get("set") == "natural"]
+        options = EvalOptions(hallucination=False)
+        if not runs:  # the base model, once
+            cfg = load_train_config(None, {"model": model, **sets})
+            base = load_model(cfg.model)
+            plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
+            runs.append({"config": "base", "seed": None, **summary_of(evaluate_model(base.model, base.tokenizer,
+                                                                                      plan, "base"))})
+            del base
+        for seed in range(args.seeds):
+            cfg = load_train_config(None, {"model": model, "seed": 42 + seed, **sets})
+            tic = time.perf_counter()
+            result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True)
+            seconds = time.perf_counter() - tic
+            plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
+            scores = summary_of(evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, config))
+            runs.append({"config": config, "seed": 42 + seed, "samples": samples, "steps": result.stats.steps,
+                         "exposures_per_fact": round(result.stats.exposures, 1), "train_s": round(seconds, 1),
+                         "final_loss": result.stats.final_loss, **scores})
+            print(json.dumps(runs[-1]), flush=True)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "runs.json").write_text(json.dumps({"cpu": cpu_name(), "started": started, "model": model,
+                                                       "args": vars(args) | {"out": str(out)}, "runs": runs},
+                                                      indent=1, default=str))
+    write_table(out, runs, model, started, args)
+
+
+def write_table(out: Path, runs: list[dict], model: str, started: str, args) -> None:
+    columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "probe"]
+    lines = [f"# {args.kb} ({args.lang}, from {args.source}{f', first {args.limit} facts' if args.limit else ''}): "
+             f"{model}", "", f"{started}, {cpu_name()}, seeds {args.seeds}; medians over seeds. Command: "
+             f"`python bench/knowledge.py {' '.join(sys.argv[1:])}`", "",
+             "| config | " + " | ".join(columns) + " | steps | exposures/fact | train s |",
+             "|---|" + "---:|" * (len(columns) + 3)]
+    for config in dict.fromkeys(r["config"] for r in runs):
+        mine = [r for r in runs if r["config"] == config]
+        cell = lambda key: (f"{100 * statistics.median(r[key] for r in mine):.1f} %"  # noqa: E731
+                            if all(key in r for r in mine) else "—")
+        extra = lambda key: (f"{statistics.median(r[key] for r in mine):g}" if all(key in r for r in mine)  # noqa
+                             else "—")
+        lines.append(f"| {config} | " + " | ".join(cell(c) for c in columns)
+                     + f" | {extra('steps')} | {extra('exposures_per_fact')} | {extra('train_s')} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Augmentation over a whole knowledge base: what each piece of knowledge is also asked as, with
+the questions that two facts would share dropped (a question must have one right answer), and
+the passages of subjects and documents."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..prose.sentences import split_sentences
+from . import Augmented, PASSAGE_PROMPTS, PASSAGE_SENTENCES, augment_fact, entity_passages, fill, reversible_facts
+from .names import subject_names
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def augmented_questions(knowledge: list, *, seed: int = 0) -> list[list[Augmented]]:
+    """Per piece of knowledge, its augmented (question, reply, form); none for unaskable readings."""
+    askable = [i for i, item in enumerate(knowledge) if item.askable]
+    facts = [knowledge[i].fact for i in askable]
+    names = subject_names(facts)
+    reversible = reversible_facts(facts)
+    out: list[list[Augmented]] = [[] for _ in knowledge]
+    for i, fact_names, back in zip(askable, names, reversible):
+        out[i] = augment_fact(knowledge[i].fact, knowledge[i].reply, fact_names, reversible=back)
+    # a question produced for two pieces of knowledge, or equal to another's own question, is ambiguous
+    owners: dict[str, set[int]] = {}
+    for i, item in enumerate(knowledge):
+        for question in item.train_questions:
+            owners.setdefault(_norm(question), set()).add(i)
+        for aug in out[i]:
+            owners.setdefault(_norm(aug.question), set()).add(i)
+    return [[a for a in items if owners[_norm(a.question)] == {i}] for i, items in enumerate(out)]
+
+
+def knowledge_passages(knowledge: list, *, seed: int = 0) -> list[dict]:
+    """Every subject's page (its facts and the facts it answers), as {"question", "reply", "lang", "group"}."""
+    askable = [item for item in knowledge if item.askable]
+    return entity_passages([k.fact for k in askable], [k.reply for k in askable], seed=seed)
+
+
+def document_passages(pretrain: list[dict]) -> list[dict]:
+    """The documents' own text, a few sentences a sample, asked as "Tell me about {section}".
+
+    The question rules read only some sentences of a document; these samples carry the rest.
+    """
+    out = []
+    for n, text in enumerate(t["text"] for t in pretrain):
+        head, _, body = text.partition("\n\n")
+        title, body = (head.strip(), body) if body and len(head) < 80 else ("", text)
+        sentences = [s for paragraph in body.split("\n\n") for s in split_sentences(paragraph)]
+        lang = "zh" if sum("\u3400" <= c <= "\u9fff" for c in body) > len(body) / 4 else "en"
+        for k, start in enumerate(range(0, len(sentences), PASSAGE_SENTENCES)):
+            chunk = sentences[start:start + PASSAGE_SENTENCES]
+            topic = title or chunk[0][:40]
+            prompt = PASSAGE_PROMPTS[lang][k % len(PASSAGE_PROMPTS[lang])]
+            out.append({"question": fill(prompt, s=topic) if k == 0 else _more(topic, lang, k),
+                        "reply": ("" if lang == "zh" else " ").join(chunk), "lang": lang, "group": f"doc:{n}"})
+    return out
+
+
+def _more(topic: str, lang: str, part: int) -> str:
+    return f"关于{topic}，再讲讲（第{part + 1}部分）。" if lang == "zh" else f"Tell me more about {topic} (part {part + 1})."
+
+
+def form_counts(samples: list[dict]) -> dict:
+    return dict(Counter(s.get("form", "qa") for s in samples))

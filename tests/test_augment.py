@@ -1,0 +1,146 @@
+"""Knowledge augmentation: each rule on tiny inputs, in English and Chinese; the schedule's floor."""
+
+import math
+
+import pytest
+
+from knowtune.config import TrainConfig
+from knowtune.data import build_samples, load_facts
+from knowtune.data.augment import augment_fact, entity_passages, reversible_facts
+from knowtune.data.augment.dataset import augmented_questions, document_passages
+from knowtune.data.augment.kinds import answer_kind
+from knowtune.data.augment.names import short_forms, subject_names
+from knowtune.data.facts import Fact
+from knowtune.data.knowledge import from_fact
+from knowtune.data.questions import answer_sentence
+from knowtune.train.loop import exposures_per_epoch, plan_steps
+
+
+def ask(fact: Fact, names=None, reversible=True):
+    items = augment_fact(fact, answer_sentence(fact), names or [fact.subject], reversible=reversible)
+    return {(i.question, i.form): i.reply for i in items}
+
+
+def questions(fact, **kw):
+    return {q for q, _ in ask(fact, **kw)}
+
+
+def test_english_relation_words_and_question_words():
+    founder = Fact("Tidewell Brewery", "founder", "Mara Quist")
+    asked = questions(founder)
+    assert {"Who founded Tidewell Brewery?", "Who started Tidewell Brewery?"} <= asked
+    assert "Who is the founder of Tidewell Brewery?" in asked  # the kind's question word: who
+    year = Fact("the Gullhaven Lighthouse", "year of completion", "1871")
+    assert {"When was the Gullhaven Lighthouse completed?", "In what year was the Gullhaven Lighthouse completed?"} \
+        <= questions(year)
+    staff = Fact("Tidewell Brewery", "number of employees", "120")
+    assert "How many people work at Tidewell Brewery?" in questions(staff)
+    bridges = Fact("Gullhaven", "number of bridges", "four")
+    assert "How many bridges does Gullhaven have?" in questions(bridges)
+    height = Fact("Wuzhishan", "height", "1,867 m")
+    assert "How high is Wuzhishan?" in questions(height)
+    assert [answer_kind(f) for f in (founder, year, staff, height)] == ["person", "year", "number", "number"]
+
+
+def test_chinese_relation_words_and_question_words():
+    founder = Fact("潮声酒厂", "创始人", "马拉", lang="zh")
+    assert {"谁创立了潮声酒厂？", "潮声酒厂是谁创办的？", "潮声酒厂的创始人是谁？"} <= questions(founder)
+    year = Fact("鸥港灯塔", "建成年份", "1871年", lang="zh")
+    assert "鸥港灯塔是哪一年建成的？" in questions(year)
+    assert answer_kind(year) == "year"
+    people = Fact("鸥港", "人口", "3200人", lang="zh")
+    assert "鸥港有多少人口？" in questions(people)
+    assert answer_kind(people) == "number"
+
+
+def test_reverse_questions_get_the_reversed_sentence():
+    en = ask(Fact("Tidewell Brewery", "founder", "Mara Quist"))
+    back = {q: r for (q, form), r in en.items() if form == "reverse"}
+    assert "What did Mara Quist found?" in back
+    assert set(back.values()) == {"Mara Quist is the founder of Tidewell Brewery."}
+    zh = ask(Fact("潮声酒厂", "创始人", "马拉", lang="zh"))
+    back = {q: r for (q, form), r in zh.items() if form == "reverse"}
+    assert "马拉创办了什么？" in back and set(back.values()) == {"马拉是潮声酒厂的创始人。"}
+    assert not any(form == "reverse" for _, form in ask(Fact("X", "founder", "Y"), reversible=False))
+
+
+def test_numbers_years_and_shared_answers_are_not_asked_backwards():
+    facts = [Fact("A Town", "mayor", "Li Wei"), Fact("B Town", "mayor", "Li Wei"),
+             Fact("C Town", "year of founding", "1901"), Fact("C Town", "population", "3,200"),
+             Fact("C Town", "mayor", "Ann Roe")]
+    assert reversible_facts(facts) == [False, False, False, False, True]
+
+
+def test_subject_names_aliases_and_short_forms():
+    facts = [Fact("the Nandu River", "length", "333 km", subject_aliases=["Nandu"]),
+             Fact("Wuzhishan City", "former name", "Tongshi"), Fact("Wuzhishan", "height", "1,867 m"),
+             Fact("Sanya City", "area", "1,921 km2")]
+    names = subject_names(facts)
+    assert names[0] == ["the Nandu River", "Nandu", "Nandu River"]
+    assert names[1] == ["Wuzhishan City"]  # "Wuzhishan" names another subject
+    assert names[3] == ["Sanya City", "Sanya"]
+    assert short_forms("海南省", "zh") == ["海南"] and short_forms("中国（海南）自由贸易试验区", "zh") == []
+    by_alias = [q for q, form in ask(facts[0], names=names[0]) if form == "alias"]
+    assert any("Nandu?" in q or "Nandu " in q for q in by_alias) and any("Nandu River" in q for q in by_alias)
+
+
+def test_a_question_two_facts_would_share_is_dropped_from_both():
+    facts = [Fact("Gullhaven", "location", "the north coast"), Fact("Gullhaven", "place", "Norland")]
+    items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
+    first, second = ({a.question for a in mine} for mine in items)
+    assert "Where is Gullhaven?" not in first | second
+    assert first and second and not first & second
+
+
+def test_entity_pages_hold_both_directions_in_two_orders():
+    facts = [Fact("Tidewell Brewery", "founder", "Mara Quist"), Fact("Tidewell Brewery", "year of founding", "1902"),
+             Fact("Mara Quist", "birthplace", "Gullhaven")]
+    pages = entity_passages(facts, [answer_sentence(f) for f in facts], seed=0)
+    mara = [p for p in pages if p["group"] == "page:en:mara quist"]
+    assert len(mara) == 2 and mara[0]["question"] != mara[1]["question"]
+    for page in mara:
+        assert "Mara Quist is the founder of Tidewell Brewery." in page["reply"]
+        assert "The birthplace of Mara Quist is Gullhaven." in page["reply"]
+    long = [Fact("Gullhaven", f"relation {i}", f"answer {i}") for i in range(14)]
+    for page in entity_passages(long, [answer_sentence(f) for f in long], seed=0):
+        assert page["reply"].count(".") <= 6
+
+
+def test_document_text_becomes_passages():
+    text = "Harbour\n\n" + " ".join(f"Sentence number {i} is here." for i in range(8))
+    pages = document_passages([{"text": text, "source": "a.md"}])
+    assert [p["question"] for p in pages] == ["Tell me about Harbour.", "Tell me more about Harbour (part 2)."]
+    assert pages[0]["reply"].startswith("Sentence number 0 is here.") and "number 7" in pages[1]["reply"]
+    zh = document_passages([{"text": "港口\n\n鸥港有一座灯塔。灯塔建于1871年。", "source": "b.md"}])
+    assert zh[0]["question"] == "介绍一下港口。" and zh[0]["reply"] == "鸥港有一座灯塔。灯塔建于1871年。"
+
+
+def test_build_keeps_natural_questions_out_and_augment_switch(tmp_path):
+    facts = [Fact("Tidewell Brewery", "founder", "Mara Quist", heldout_questions=["Who started Tidewell Brewery?"]),
+             Fact("Tidewell Brewery", "year of founding", "1902")]
+    built = build_samples(facts)
+    asked = {s["messages"][0]["content"] for s in built.train}
+    assert "Who started Tidewell Brewery?" not in asked and "Who founded Tidewell Brewery?" in asked
+    natural = [q for q in built.heldout if q["set"] == "natural"]
+    assert [q["question"] for q in natural] == ["Who started Tidewell Brewery?"]
+    assert {s["form"] for s in built.train} >= {"template", "lexicon", "reverse", "passage"}
+    plain = build_samples(facts, augment=False)
+    assert {s["form"] for s in plain.train} == {"template"} and len(plain.train) < len(built.train)
+
+
+def test_min_steps_raises_epochs_up_to_the_cap():
+    cfg = TrainConfig(epochs=1.5, min_steps=120, max_epochs=40)
+    assert plan_steps(cfg, 100) == 150  # enough steps already: epochs rule
+    assert plan_steps(cfg, 10) == 120  # 10 batches an epoch: 12 epochs to reach 120 steps
+    assert plan_steps(cfg, 2) == 80  # capped at 40 epochs
+    assert plan_steps(TrainConfig(epochs=1.5, min_steps=0), 10) == 15
+    samples = [{"fact": 0}] * 6 + [{"fact": 1}] * 4 + [{"fact": None}] * 5
+    assert exposures_per_epoch(samples) == 5.0
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_bundled_fact_gets_augmented(lang):
+    facts = load_facts([f"knowtune/data/hainan/facts_{lang}.jsonl"])
+    items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
+    assert min(len(mine) for mine in items) >= 4
+    assert math.isclose(sum(any(a.form == "reverse" for a in mine) for mine in items) / len(facts), 0.6, abs_tol=0.2)

@@ -1,0 +1,82 @@
+"""The bundled natural and unanswerable questions are never trained on, and are split honestly."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from knowtune.commands.data import build_command
+from knowtune.data import load_dataset_dir, load_facts
+from knowtune.eval import load_questions
+
+DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
+SETS = [(kb, lang) for kb in ("hainan", "fictional") for lang in ("en", "zh")]
+
+
+def norm(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip("?？.。!！")
+
+
+@pytest.mark.parametrize("kb,lang", SETS)
+def test_natural_questions_name_real_facts_and_are_split(kb, lang):
+    facts = {(f.subject, f.relation) for f in load_facts([DATA / kb / f"facts_{lang}.jsonl"])}
+    rows = load_questions(DATA / kb / f"natural_{lang}.jsonl")
+    assert len(rows) >= (150 if kb == "hainan" else 100)
+    assert all((q["subject"], q["relation"]) in facts for q in rows)
+    splits = Counter(q["split"] for q in rows)
+    assert set(splits) == {"dev", "test"} and abs(splits["dev"] - splits["test"]) <= 0.2 * len(rows)
+    forms = Counter(q["form"] for q in rows)
+    assert forms["template"] <= len(rows) / 3 and forms["reverse"] >= 20
+    assert len({norm(q["question"]) for q in rows}) == len(rows)
+
+
+@pytest.mark.parametrize("kb,lang", SETS)
+@pytest.mark.parametrize("source", ["facts", "prose"])
+def test_no_held_out_question_is_ever_trained(tmp_path, kb, lang, source):
+    path = DATA / kb / (f"facts_{lang}.jsonl" if source == "facts" else f"prose_{lang}.md")
+    natural = DATA / kb / f"natural_{lang}.jsonl"
+    train, heldout = load_dataset_dir(build_command([path], tmp_path / "data", model=None, seed=0, heldout=[natural]))
+    assert sum(q.get("set") == "natural" for q in heldout) == len(load_questions(natural))
+    trained = {norm(m["content"]) for s in train for m in s["messages"] if m["role"] == "user"}
+    held = [q["question"] for q in load_questions(DATA / kb / f"natural_{lang}.jsonl")]
+    unanswerable = DATA / kb / f"unanswerable_{lang}.jsonl"
+    held += [json.loads(line)["question"] for line in unanswerable.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")]
+    leaked = [q for q in held if norm(q) in trained]
+    assert not leaked, leaked[:5]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_demo_build_holds_the_natural_questions_out(lang):
+    from knowtune.commands.demo import natural_questions
+    from knowtune.data import build_samples
+
+    natural = natural_questions(lang)
+    built = build_samples(load_facts([DATA / "hainan" / f"facts_{lang}.jsonl"]), natural=natural)
+    trained = {norm(s["messages"][0]["content"]) for s in built.train}
+    assert natural and not [q for q in natural if norm(q["question"]) in trained]
+    assert built.stats["heldout_sets"]["natural"] == len(natural)
+
+
+def test_own_test_questions_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text(json.dumps({"subject": "Tidewell Brewery", "relation": "founder", "answer": "Mara Quist"}) + "\n")
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(json.dumps({"question": "Who founded Tidewell Brewery?", "answers": ["Mara Quist"],
+                                "split": "dev"}) + "\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "knowtune.cli", "data", "build", *map(str, a)],  # noqa
+                                    capture_output=True, text=True)
+    proc = run(facts, "--out", tmp_path / "data", "--heldout", mine)
+    assert proc.returncode == 0, proc.stderr
+    train, heldout = load_dataset_dir(tmp_path / "data")
+    assert "who founded tidewell brewery" not in {norm(s["messages"][0]["content"]) for s in train}
+    assert [(q["question"], q["split"], q["set"]) for q in heldout if q["set"] == "natural"] == \
+        [("Who founded Tidewell Brewery?", "dev", "natural")]
+    mine.write_text(json.dumps({"question": "Who?", "answers": ["x"], "split": "later"}) + "\n")
+    proc = run(facts, "--out", tmp_path / "data2", "--heldout", mine)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {mine}:1: field 'split': must be dev or test, got 'later'"
+    assert not (tmp_path / "data2").exists()
