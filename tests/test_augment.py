@@ -144,3 +144,15 @@ def test_every_bundled_fact_gets_augmented(lang):
     items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
     assert min(len(mine) for mine in items) >= 4
     assert math.isclose(sum(any(a.form == "reverse" for a in mine) for mine in items) / len(facts), 0.6, abs_tol=0.2)
+
+
+def test_asking_back_by_the_kind_of_thing_the_subject_is():
+    from knowtune.data.augment import reverse_questions
+    from knowtune.data.augment.names import subject_head
+
+    assert [subject_head(n, "en") for n in ("the Songtao Reservoir", "Hainan Airlines", "Haikou")] == \
+        ["reservoir", "airline", None]
+    assert [subject_head(n, "zh") for n in ("三沙市", "南山寺", "海南")] == ["城市", "寺", None]
+    assert "Which reservoir has the upper Nandu River as its river?" in \
+        reverse_questions(Fact("the Songtao Reservoir", "river", "the upper Nandu River"))
+    assert "永兴岛是哪个城市的政府驻地？" in reverse_questions(Fact("三沙市", "政府驻地", "永兴岛", lang="zh"))

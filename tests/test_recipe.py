@@ -8,6 +8,7 @@ from knowtune.config import TrainConfig, load_train_config
 from knowtune.methods import get_method, method_names
 from knowtune.models import presets
 from knowtune.train import resolve_recipe
+from knowtune.train.recipe import exposures_per_epoch
 
 
 @pytest.mark.parametrize("name", method_names())
@@ -34,7 +35,11 @@ def test_a_preset_recipe_fills_only_what_the_user_left_unset(monkeypatch):
     assert resolve_recipe(TrainConfig(model="smollm2-135m", epochs=1.0)).epochs == 1.0
     other = resolve_recipe(TrainConfig(model="smollm2-135m", method="dora"))
     assert other.learning_rate == get_method("dora").default_lr and other.params == {}
-    assert other.epochs == 1.5
+    assert other.epochs is None  # without the samples, the epochs stay open
+    samples = [{"fact": i % 2} for i in range(16)] + [{"fact": None}] * 5  # 8 samples a fact, 5 replay
+    assert resolve_recipe(TrainConfig(model="smollm2-135m", method="dora"), samples).epochs == 2.0  # 16 / 8
+    assert resolve_recipe(TrainConfig(exposures=4.0), samples).epochs == 0.5
+    assert resolve_recipe(TrainConfig(method="dora"), [{"fact": None}] * 3).epochs == 1.5  # no facts: QA records
     assert resolve_recipe(cfg) == cfg
 
 
@@ -47,7 +52,7 @@ def test_a_rate_of_zero_or_less_is_still_refused():
 
 def test_the_gemma_preset_trains_lora_with_its_measured_recipe():
     cfg = resolve_recipe(TrainConfig(model="gemma3-270m", method="lora"))
-    assert cfg.params["loraplus_lr_ratio"] == 4.0 and cfg.epochs == 3.0
+    assert cfg.params["loraplus_lr_ratio"] == 4.0 and cfg.exposures == 24.0 and cfg.epochs is None
     assert resolve_recipe(TrainConfig(model="smollm2-135m", method="lora")).params == {}
 
 
@@ -61,5 +66,10 @@ def test_a_run_writes_the_resolved_settings(tiny_qwen, facts_file, tmp_path):
     assert cfg.learning_rate is None and cfg.epochs is None
     run = train_run(cfg, facts_file, tmp_path / "run", quiet=True)
     written = yaml.safe_load((run.path / "config.yaml").read_text())
-    assert written["learning_rate"] == get_method("ia3").default_lr and written["epochs"] == 1.5
+    from knowtune.data import load_dataset_dir
+
+    per_fact = exposures_per_epoch(load_dataset_dir(run.path / "data")[0])
+    assert per_fact > 7  # the augmented set asks each fact more ways than the 5 templates and 2 own questions
+    assert written["learning_rate"] == get_method("ia3").default_lr and written["exposures"] == 16.0
+    assert written["epochs"] == round(16.0 / per_fact, 3)
     assert run.config.to_dict() == written

@@ -123,10 +123,10 @@ def compare_methods_command(methods: str, data: str, out: Path, model: str | Non
     base = load_train_config(None, shared)
     with atomic_dir(out) as tmp:
         data_dir = prepare_data(data, tmp)  # built once: every method sees the same samples and questions
-        _, heldout = load_dataset_dir(data_dir)
+        samples, heldout = load_dataset_dir(data_dir)
         base = choose_model(base, heldout, model_named="model" in shared)
         # one budget for all: the default method's epochs on this model unless --set epochs=N
-        base = dataclasses.replace(base, epochs=resolve_recipe(base).epochs)
+        base = dataclasses.replace(base, epochs=resolve_recipe(base, samples).epochs)
         table = bakeoff(names, base, params, data_dir, tmp)
         table["data"] = str(data)
         write_table(tmp, table)

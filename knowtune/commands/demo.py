@@ -94,7 +94,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     timings["total"] = time.perf_counter() - start
     stats = result.stats
     info = {"model": cfg.model, "method": cfg.method, "language": lang, "facts": len(plan.heldout),
-            "training samples": len(samples), "epochs": cfg.epochs, "learning rate": cfg.learning_rate,
+            "training samples": len(samples), "epochs": round(stats.epochs, 2), "learning rate": cfg.learning_rate,
             "precision": stats.precision,
             "training": f"{stats.steps} steps ({stats.epochs:.1f} epochs, each fact seen ~{stats.exposures:.0f} "
                         f"times), {stats.seconds:.0f} s, {stats.tokens_per_second:,.0f} tok/s, "

@@ -28,7 +28,9 @@ class TrainConfig:
     replay: int = 100
     """General-knowledge prompts (bundled, in the knowledge's languages) answered by the base model before training and mixed into the training set, so the model keeps what it knew (self-distillation replay); 0 disables."""
     epochs: float | None = None
-    """Passes over the training set; empty: the model preset's recipe for the method, else 1.5."""
+    """Passes over the training set; empty: as many as give each fact `exposures` training samples."""
+    exposures: float | None = None
+    """Times each fact is trained on, in its different forms (its samples x epochs), when epochs is empty; empty: the model preset's recipe for the method, else 16."""
     min_steps: int = 120
     """Optimizer steps at least: a small knowledge base is passed over more often (epochs raised, up to max_epochs) until the run takes this many steps, so 10 facts are learned as well as 500; 0 disables."""
     max_epochs: float = 40.0
@@ -67,7 +69,7 @@ class TrainConfig:
     """Allow a model directory's own Python code to run (off unless you trust it)."""
 
     def validate(self) -> None:
-        positive = {"epochs": self.epochs, "learning_rate": self.learning_rate,
+        positive = {"epochs": self.epochs, "exposures": self.exposures, "learning_rate": self.learning_rate,
                     "batch_size": self.batch_size, "grad_accum": self.grad_accum,
                     "max_len": self.max_len, "max_epochs": self.max_epochs}
         for name, value in positive.items():

@@ -24,7 +24,7 @@ from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_pr
 from .lora_fast import fused_lora_updates
 from .loss import CausalLMLoss
 from .progress import TrainProgress
-from .recipe import resolve_recipe
+from .recipe import exposures_per_epoch, resolve_recipe
 from .speed import compile_wanted, compiled_blocks
 
 PROGRESS_FILE = "progress.jsonl"
@@ -70,12 +70,6 @@ class TrainStats:
                 "exposures_per_fact": round(self.exposures, 1), "resumed_from": self.resumed_from}
 
 
-def exposures_per_epoch(samples: list[dict]) -> float:
-    """Samples per piece of knowledge (fact) in one pass, on average: how often an epoch shows each fact."""
-    facts = {s["fact"] for s in samples if isinstance(s.get("fact"), int)}
-    return sum(isinstance(s.get("fact"), int) for s in samples) / len(facts) if facts else 0.0
-
-
 def encode_samples(tokenizer, samples: list[dict], max_len: int, system_prompt: str = "") -> list[dict]:
     return [encode_chat(tokenizer, with_system(s["messages"], system_prompt), max_len) for s in samples]
 
@@ -119,7 +113,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     """
     from accelerate.utils import set_seed
 
-    cfg = resolve_recipe(cfg)
+    cfg = resolve_recipe(cfg, samples)
     precision = resolve_precision(cfg.precision)
     threads = cfg.threads or default_threads()
     if not torch.cuda.is_available():

@@ -17,15 +17,32 @@ from ..methods import get_method
 from ..models import preset_recipe
 
 FALLBACK_LR = 1e-3  # a method without a DEFAULT_LR
-FALLBACK_EPOCHS = 1.5  # SmolLM2 learns the 151 Hainan facts to 91 % in 1.5 epochs
+FALLBACK_EPOCHS = 1.5  # a data set without facts (QA records, replay only)
+FALLBACK_EXPOSURES = 16.0  # see TrainConfig.exposures
 
 
-def resolve_recipe(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with its unset learning rate and epochs and the recipe's params filled in (idempotent)."""
+def resolve_recipe(cfg: TrainConfig, samples: list[dict] | None = None) -> TrainConfig:
+    """`cfg` with its unset learning rate and epochs and the recipe's params filled in (idempotent).
+
+    Empty epochs come from the exposures per fact: an augmented set asks each fact ~20 ways, a plain
+    one 7, so one number of epochs cannot suit both; times each fact is seen can.
+    """
     recipe = preset_recipe(cfg.model, cfg.method)
     params = {**recipe.get("params", {}), **cfg.params}
     lr = cfg.learning_rate
     if lr is None:
         lr = recipe.get("learning_rate") or get_method(cfg.method).default_lr or FALLBACK_LR
-    epochs = cfg.epochs if cfg.epochs is not None else recipe.get("epochs", FALLBACK_EPOCHS)
-    return dataclasses.replace(cfg, params=params, learning_rate=lr, epochs=epochs)
+    exposures = cfg.exposures if cfg.exposures is not None else recipe.get("exposures", FALLBACK_EXPOSURES)
+    epochs = cfg.epochs  # what the user set wins: epochs, then exposures, then the recipe's epochs
+    if epochs is None and cfg.exposures is None:
+        epochs = recipe.get("epochs")
+    if epochs is None and samples is not None:  # without the samples, epochs stay open
+        per_epoch = exposures_per_epoch(samples)
+        epochs = round(exposures / per_epoch, 3) if per_epoch else FALLBACK_EPOCHS
+    return dataclasses.replace(cfg, params=params, learning_rate=lr, epochs=epochs, exposures=exposures)
+
+
+def exposures_per_epoch(samples: list[dict]) -> float:
+    """Samples per piece of knowledge (fact) in one pass, on average: how often an epoch shows each fact."""
+    facts = {s["fact"] for s in samples if isinstance(s.get("fact"), int)}
+    return sum(isinstance(s.get("fact"), int) for s in samples) / len(facts) if facts else 0.0

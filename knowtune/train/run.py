@@ -135,7 +135,7 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
         data_dir = prepare_data(data, work) if main else None
         data_dir = Path(_broadcast(accelerator, str(data_dir) if data_dir else None))
         samples, heldout = load_dataset_dir(data_dir)
-        cfg = resolve_recipe(choose_model(cfg, heldout, model_named=model_named or loaded is not None))
+        cfg = resolve_recipe(choose_model(cfg, heldout, model_named=model_named or loaded is not None), samples)
         replay: list[dict] = []
 
         def answer_replay(base: LoadedModel) -> None:

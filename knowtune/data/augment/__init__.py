@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..facts import Fact
 from . import lexicon_en, lexicon_zh
 from .kinds import answer_kind, is_entity
-from .names import name_key, subject_names
+from .names import name_key, subject_head, subject_names
 
 LEXICONS = {"en": lexicon_en, "zh": lexicon_zh}
 
@@ -41,6 +41,9 @@ COMMON = {"en": ["What is {s}'s {r}?", "What's the {r} of {s}?", "Name the {r} o
           "zh": ["{s}{r}是什么？", "说说{s}的{r}。", "{s}的{r}？"]}
 REVERSE = {"en": ["What has {a} as its {r}?", "{A} is the {r} of what?", "Of what is {a} the {r}?"],
            "zh": ["{a}是什么的{r}？", "哪个的{r}是{a}？", "{r}是{a}的是哪个？"]}
+REVERSE_TYPED = {"en": ["Which {h} has {a} as its {r}?", "{A} is the {r} of which {h}?"],
+                 "zh": ["哪个{h}的{r}是{a}？", "{a}是哪个{h}的{r}？"]}
+"""Asking back by the kind of thing the subject is ("Which reservoir ...?"), where its name says it."""
 REVERSE_REPLY = {"en": "{A} is the {r} of {s}.", "zh": "{a}是{s}的{r}。"}
 PASSAGE_PROMPTS = {"en": ["Tell me about {s}.", "What do you know about {s}?", "Give me an overview of {s}."],
                    "zh": ["介绍一下{s}。", "关于{s}，你知道些什么？", "讲讲{s}吧。"]}
@@ -58,8 +61,8 @@ class Augmented:
     """lexicon, kind, common, alias, reverse."""
 
 
-def fill(template: str, *, s: str = "", r: str = "", a: str = "", x: str = "", y: str = "") -> str:
-    text = template.format(s=s, S=_cap(s), r=r, a=a, A=_cap(a), x=x, y=y)
+def fill(template: str, *, s: str = "", r: str = "", a: str = "", x: str = "", y: str = "", h: str = "") -> str:
+    text = template.format(s=s, S=_cap(s), r=r, a=a, A=_cap(a), x=x, y=y, h=h)
     text = re.sub(r"\s+([?.,])", r"\1", " ".join(text.split())) if re.search(r"[A-Za-z]", template) else text
     return _cap(text)
 
@@ -101,8 +104,9 @@ def reversed_reply(fact: Fact) -> str:
 
 def reverse_questions(fact: Fact) -> list[str]:
     _, reverse, slots = relation_rule(fact.relation, fact.lang)
-    templates = reverse + REVERSE[fact.lang]
-    return [fill(t, s=fact.subject, r=fact.relation, a=fact.answer, **slots) for t in templates]
+    head = subject_head(fact.subject, fact.lang)
+    templates = reverse + REVERSE[fact.lang] + (REVERSE_TYPED[fact.lang] if head else [])
+    return [fill(t, s=fact.subject, r=fact.relation, a=fact.answer, h=head or "", **slots) for t in templates]
 
 
 def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool) -> list[Augmented]:

@@ -57,3 +57,32 @@ def subject_names(facts: list[Fact]) -> list[list[str]]:
             seen.add(name.lower())
         out.append(names)
     return out
+
+
+# the kinds of thing a name's last word says its bearer is ("the Songtao Reservoir": a reservoir)
+_EN_HEADS = {"river", "reservoir", "temple", "airport", "beach", "bay", "island", "islands", "city", "county",
+             "town", "village", "mountain", "mountains", "peak", "park", "museum", "school", "university",
+             "company", "firm", "festival", "railway", "bridge", "port", "harbour", "harbor", "lighthouse", "club",
+             "team", "reserve", "zone", "district", "province", "strait", "peninsula", "forest", "lake", "hotel",
+             "market", "street", "square", "garden", "tower", "church", "library", "newspaper", "airline", "opera",
+             "dance", "dish", "airlines", "academy", "site", "law", "forum", "expo", "centre", "center", "hall", "stadium",
+             "brewery", "bakery", "factory", "mine", "canal", "dam", "monastery", "shrine", "tomb", "wreck", "ship",
+             "trophy", "prize", "award", "pie", "bun", "buns", "crisps", "cake", "soup", "noodles", "crab", "duck",
+             "chicken", "goat", "coffee", "tea", "wine", "ape", "gibbon", "deer", "bird", "tree", "flower"}
+_ZH_HEADS = ("有限公司", "公司", "博物馆", "保护区", "机场", "水库", "公园", "学校", "中学", "大学", "灯塔", "俱乐部", "铁路",
+             "大桥", "海峡", "半岛", "节", "寺", "市", "县", "镇", "村", "岛", "河", "江", "山", "岭", "湾", "港", "报", "菜",
+             "湖", "塔", "庙", "楼", "街", "书院", "剧", "舞")
+
+
+def subject_head(name: str, lang: str) -> str | None:
+    """The kind of thing a subject is, when its name ends in it: "reservoir", "城市"; else None."""
+    if lang == "zh":
+        base = re.sub(r"[(（][^)）]*[)）]$", "", name).strip()
+        for head in _ZH_HEADS:
+            if base.endswith(head) and len(base) > len(head):
+                return {"市": "城市", "有限公司": "公司", "中学": "学校", "大学": "学校", "河": "河", "江": "河"}.get(head, head)
+        return None
+    words = re.sub(r"[^\w\s-]", "", name).split()
+    if len(words) < 2 or words[-1].lower() not in _EN_HEADS:
+        return None
+    return {"airlines": "airline"}.get(words[-1].lower(), words[-1].lower())
