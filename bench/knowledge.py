@@ -36,7 +36,9 @@ from knowtune.data.jsonl import read_jsonl, write_jsonl  # noqa: E402
 from knowtune.eval.sources import knowledge_of_dataset  # noqa: E402
 from knowtune.eval.suite import evaluate_model  # noqa: E402
 from knowtune.models import load_model  # noqa: E402
+from knowtune.methods import get_method  # noqa: E402
 from knowtune.train import train_run  # noqa: E402
+from knowtune.train.run import base_dtype  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
 
@@ -85,6 +87,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N facts (and their questions)")
     parser.add_argument("--set", action="append", default=[], help="key=value for the training config")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-base", dest="base", action="store_false", help="skip the base model's passes")
     args = parser.parse_args()
     model = args.model or (DEFAULT_MODEL if args.lang == "en" else MULTILINGUAL_MODEL)
     name = f"{args.kb}-{args.lang}-{args.source}" + (f"-{args.limit}" if args.limit else "")
@@ -103,9 +106,11 @@ def main() -> None:
         train, heldout = load_dataset_dir(data_dir)
         samples, natural_rows = len(train), [q for q in heldout if q.get("set") == "natural"]
         options = EvalOptions(hallucination=False)
-        if not runs:  # the base model, once
+        if not runs and args.base:  # the base model, once
             cfg = load_train_config(None, {"model": model, **sets})
-            base = load_model(cfg.model)
+            # held as training holds it (bf16 where bf16 is fast), as the demo does: the probe's before
+            # and after then differ by the training, not by the precision
+            base = load_model(cfg.model, dtype=base_dtype(cfg, get_method(cfg.method)))
             plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
             runs.append({"config": "base", "seed": None, **summary_of(evaluate_model(base.model, base.tokenizer,
                                                                                       plan, "base"))})

@@ -29,7 +29,8 @@ def tokenizer(tiny_qwen):
 
 @pytest.mark.parametrize("mode", ["drop", "truncate"])
 def test_max_len_drops_or_truncates_and_counts(tokenizer, mode):
-    built = build_dataset([], _convs(3), heldout_ratio=0, pretrain=[{"text": "word " * 500, "source": "x"}])
+    built = build_dataset([], _convs(3), heldout_ratio=0, pretrain=[{"text": "word " * 500, "source": "x"}],
+                          augment=False)  # the pretrain text stays out of train.jsonl
     lengths = sorted(sample_tokens(tokenizer, s["messages"]) for s in built.train)
     limit = lengths[5] + 5  # above every short sample, below every long one
     assert lengths[6] > limit

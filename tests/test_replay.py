@@ -76,7 +76,7 @@ def test_train_run_mixes_the_replay_answers_in_and_keeps_them(tmp_path, monkeypa
     monkeypatch.setenv("KNOWTUNE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(replay_mod, "generate_batch",
                         lambda model, tok, prompts, **kw: [f"Answer {i}." for i in range(len(prompts))])
-    cfg = dict(model=str(tiny_qwen), epochs=1, batch_size=4, learning_rate=1e-3, seed=0)
+    cfg = dict(model=str(tiny_qwen), epochs=1, min_steps=0, batch_size=4, learning_rate=1e-3, seed=0)
     with_replay = train_run(TrainConfig(**cfg, replay=6), str(facts_file), tmp_path / "a", quiet=True)
     rows = [json.loads(line) for line in (tmp_path / "a" / "replay.jsonl").read_text().splitlines()]
     assert [r["messages"][1]["content"] for r in rows] == [f"Answer {i}." for i in range(6)]

@@ -103,7 +103,7 @@ def test_badam_resumes_on_the_block_it_was_training(tiny_qwen, facts_file, tmp_p
 
     samples = build_samples(load_facts([facts_file])).train[:8]
     # 2 samples a step, 4 steps an epoch, 3 epochs: steps 1-2 train layer 0, 3-4 layer 1, 5-6 layer 0, ...
-    cfg = TrainConfig(model=str(tiny_qwen), method="badam", epochs=3, batch_size=2, precision="fp32",
+    cfg = TrainConfig(model=str(tiny_qwen), method="badam", epochs=3, min_steps=0, batch_size=2, precision="fp32",
                       learning_rate=1e-2, save_every=5, replay=0, params={"switch_every": 2})
 
     def train(checkpoints=None, resume=False):
