@@ -196,3 +196,27 @@ def test_perplexity_matches_the_models_own_loss(tiny_qwen):
     assert perplexity(logprobs) == pytest.approx(pooled, rel=1e-4)
     assert mean_probability([math.log(0.5), math.log(0.25)]) == pytest.approx(0.375)
     assert perplexity([[]]) is None
+
+
+def test_natural_questions_are_scored_beside_the_template_ones_by_half(tiny_run, tmp_path):
+    from tiny import TINY_FACTS
+
+    rows = [{"question": f"Tell me, {f['subject']}: {f['relation']}?", "answers": [f["answer"]]} for f in TINY_FACTS[:2]]
+    rows += [{"question": f"So what about {f['subject']} and its {f['relation']}?", "answers": [f["answer"]],
+              "set": "natural", "split": split, "form": "synonym"}
+             for f, split in zip(TINY_FACTS, ["dev", "test", "test"])]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    proc = knowtune("eval", "--run", tiny_run, "--questions", questions, "--out", tmp_path / "eval",
+                    "--no-probes", "--no-hallucination")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert results["knowledge"]["model"]["total"] == 2  # the template questions alone
+    natural = results["natural"]
+    assert list(natural) == ["base", "base_rag", "model", "model_rag"]
+    for summary in natural.values():
+        assert summary["total"] == 3
+        assert {h: s["total"] for h, s in summary["by_split"].items()} == {"dev": 1, "test": 2}
+        assert summary["correct"] == sum(s["correct"] for s in summary["by_split"].values())
+    report = (tmp_path / "eval" / "report.md").read_text(encoding="utf-8")
+    assert "## Knowledge: natural questions" in report and "| natural dev | natural test |" in report

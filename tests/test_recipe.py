@@ -70,6 +70,6 @@ def test_a_run_writes_the_resolved_settings(tiny_qwen, facts_file, tmp_path):
 
     per_fact = exposures_per_epoch(load_dataset_dir(run.path / "data")[0])
     assert per_fact > 7  # the augmented set asks each fact more ways than the 5 templates and 2 own questions
-    assert written["learning_rate"] == get_method("ia3").default_lr and written["exposures"] == 16.0
-    assert written["epochs"] == round(16.0 / per_fact, 3)
+    assert written["learning_rate"] == get_method("ia3").default_lr and written["exposures"] == 20.0
+    assert written["epochs"] == round(20.0 / per_fact, 3)
     assert run.config.to_dict() == written

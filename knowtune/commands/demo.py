@@ -73,8 +73,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     timings["eval_before"] = time.perf_counter() - tic
     console.print(f"before: {accuracy_line(before)}; with retrieval (RAG): {acc(passes['base']['rag'].summary)}")
     if "natural" in passes["base"]:
-        console.print(f"natural questions before: {acc(passes['base']['natural'].summary)}; "
-                      f"with retrieval (RAG): {acc(passes['base']['natural_rag'].summary)}")
+        console.print(f"natural questions before: {acc(passes['base']['natural'].summary)}")
 
     console.rule(f"[bold]3/5 fine-tuning[/bold] with {cfg.method}")
     tic = time.perf_counter()

@@ -108,6 +108,7 @@ def demo_plan(heldout: list[dict], data_dir: Path, system: str) -> EvalPlan:
     budget); perplexity and hallucinations are left to `knowtune eval`."""
     plan = make_plan(heldout, knowledge_of_dataset(data_dir), system, EvalOptions(hallucination=False))
     plan.perplexity = False
+    plan.natural_rag = False
     return plan
 
 

@@ -30,7 +30,7 @@ class TrainConfig:
     epochs: float | None = None
     """Passes over the training set; empty: as many as give each fact `exposures` training samples."""
     exposures: float | None = None
-    """Times each fact is trained on, in its different forms (its samples x epochs), when epochs is empty; empty: the model preset's recipe for the method, else 16."""
+    """Times each fact is trained on, in its different forms (its samples x epochs), when epochs is empty; empty: the model preset's recipe for the method, else 20."""
     min_steps: int = 120
     """Optimizer steps at least: a small knowledge base is passed over more often (epochs raised, up to max_epochs) until the run takes this many steps, so 10 facts are learned as well as 500; 0 disables."""
     max_epochs: float = 40.0

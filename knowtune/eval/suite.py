@@ -37,6 +37,8 @@ class EvalPlan:
     top_k: int = 3
     natural: list[dict] = field(default_factory=list)
     """Natural questions (other words, names and directions than training's), each with a "split": dev or test."""
+    natural_rag: bool = True
+    """Ask the natural questions with retrieval too (the demo leaves it to `knowtune eval` for time)."""
     probes: list[dict] = field(default_factory=list)
     unanswerable: list[dict] = field(default_factory=list)
     bf16: bool = False
@@ -59,7 +61,7 @@ def evaluate_model(model, tokenizer, plan: EvalPlan, label: str, progress: Progr
         passes["rag"] = rag_pass(model, tokenizer, plan, f"{label} + RAG", progress)
     if plan.natural:
         passes["natural"] = natural_pass(model, tokenizer, plan, f"{label}: natural questions", progress)
-        if plan.index is not None:
+        if plan.index is not None and plan.natural_rag:
             passes["natural_rag"] = natural_pass(model, tokenizer, plan, f"{label} + RAG: natural questions",
                                                  progress, rag=True)
     if plan.probes:
