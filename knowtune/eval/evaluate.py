@@ -9,26 +9,15 @@ from pathlib import Path
 
 from ..config import KnowtuneError
 from ..data import with_system
-from ..data.jsonl import read_jsonl, write_jsonl
+from ..data.heldout import read_questions
+from ..data.jsonl import write_jsonl
 from ..models import generate_batch, render_prompt
 from .normalize import contains_answer
 
 
 def load_questions(path: str | Path) -> list[dict]:
     """A questions file: {"question": str, "answers": [str]} per line (extra fields kept)."""
-    rows = []
-    for line, obj in read_jsonl(path):
-        question, answers = obj.get("question"), obj.get("answers")
-        if not isinstance(question, str) or not question.strip():
-            raise KnowtuneError("missing or empty", file=str(path), line=line, field="question")
-        if (not isinstance(answers, list) or not answers
-                or not all(isinstance(a, str) and a.strip() for a in answers)):
-            raise KnowtuneError("must be a non-empty list of strings", file=str(path), line=line,
-                                field="answers")
-        rows.append(obj)
-    if not rows:
-        raise KnowtuneError("no questions in file", file=str(path))
-    return rows
+    return [obj for _, obj in read_questions(path)]
 
 
 def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = False,

@@ -10,17 +10,15 @@ relations that recur across encyclopedias, company handbooks and town guides.
 
 from __future__ import annotations
 
-# the past participle of an event noun, for "When was {s} {x}?"
+from ..prose.english import EVENT_NOUNS
+
+# the past participle of an event noun, for "When was {s} {x}?": the prose rules' verb -> noun table read
+# backwards (the first verb of a noun wins: "construction" -> "built"), and a few nouns it lacks
 EVENT_PARTICIPLES = {
-    "founding": "founded", "foundation": "founded", "establishment": "established", "opening": "opened",
-    "completion": "completed", "construction": "built", "adoption": "adopted", "launch": "launched",
-    "first launch": "first launched", "creation": "created", "inscription": "inscribed", "listing": "listed",
-    "recognition": "recognised", "designation": "designated", "renaming": "renamed", "consecration": "consecrated",
-    "announcement": "announced", "introduction": "introduced", "publication": "published", "release": "released",
-    "discovery": "discovered", "incorporation": "incorporated", "formation": "formed", "merger": "merged",
-    "closure": "closed", "dedication": "dedicated", "unveiling": "unveiled", "election": "elected",
-    "exile": "exiled", "birth": "born", "death": "died", "burial": "buried", "acquisition": "acquired",
-    "relocation": "moved", "renovation": "renovated", "restoration": "restored", "approval": "approved",
+    **{noun: verb for verb, noun in reversed(list(EVENT_NOUNS.items()))},
+    "foundation": "founded", "incorporation": "incorporated", "acquisition": "acquired", "relocation": "moved",
+    "renovation": "renovated", "restoration": "restored", "approval": "approved", "start": "started",
+    "completion": "completed",
 }
 
 
