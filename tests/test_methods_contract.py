@@ -101,7 +101,7 @@ def trainable_base_names(model) -> set:
 
 def make_cfg(model_dir, name, **kw):
     params, lr = SETTINGS[name]
-    base = dict(model=str(model_dir), method=name, params=params, epochs=6, batch_size=8, learning_rate=lr,
+    base = dict(model=str(model_dir), method=name, params=params, epochs=6, min_steps=0, batch_size=8, learning_rate=lr,
                 lr_scheduler="constant", warmup_ratio=0.0, precision="fp32", threads=1, log_every=1,
                 system_prompt="")
     base.update(kw)
@@ -119,7 +119,7 @@ def test_method_contract(name, tiny_model, facts_file, tmp_path):
     params = method.parse_params(cfg.params)
     load_extra = method.load_kwargs(params) if method.load_kwargs else {}
     loaded = load_model(str(tiny_model), **load_extra)
-    samples = build_samples(load_facts([facts_file])).train
+    samples = build_samples(load_facts([facts_file]), augment=False).train  # the facts as asked, no more
     batch = fixed_batch(loaded.tokenizer, samples)
     original = {n: t.clone() for n, t in base_state(loaded.model).items()}
     plain = load_model(str(tiny_model)).model.eval()
@@ -195,7 +195,7 @@ def test_trains_in_bf16(name, tiny_qwen, facts_file):
     cfg = make_cfg(tiny_qwen, name, precision="bf16", epochs=1)
     loaded, method, params = load_for_training(cfg)
     start = {n: p.detach().clone() for n, p in loaded.model.named_parameters() if p.requires_grad}
-    samples = build_samples(load_facts([facts_file])).train
+    samples = build_samples(load_facts([facts_file]), augment=False).train  # the facts as asked, no more
     model, stats = run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params, quiet=True)
     assert stats.precision == "bf16" and stats.steps >= 3
     assert all(math.isfinite(loss) for _, loss in stats.losses)

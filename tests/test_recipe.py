@@ -37,7 +37,7 @@ def test_a_preset_recipe_fills_only_what_the_user_left_unset(monkeypatch):
     assert other.learning_rate == get_method("dora").default_lr and other.params == {}
     assert other.epochs is None  # without the samples, the epochs stay open
     samples = [{"fact": i % 2} for i in range(16)] + [{"fact": None}] * 5  # 8 samples a fact, 5 replay
-    assert resolve_recipe(TrainConfig(model="smollm2-135m", method="dora"), samples).epochs == 2.0  # 16 / 8
+    assert resolve_recipe(TrainConfig(model="smollm2-135m", method="dora"), samples).epochs == 2.5  # 20 / 8
     assert resolve_recipe(TrainConfig(exposures=4.0), samples).epochs == 0.5
     assert resolve_recipe(TrainConfig(method="dora"), [{"fact": None}] * 3).epochs == 1.5  # no facts: QA records
     assert resolve_recipe(cfg) == cfg

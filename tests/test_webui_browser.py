@@ -2,6 +2,7 @@
 load the page, build a small data set, train a tiny model from the Train tab and watch the
 loss plot fill, then chat with the run. Screenshots go to test-output/ (and tmp)."""
 
+import json
 import os
 import shutil
 import socket
@@ -103,7 +104,8 @@ def test_build_train_plot_and_chat_in_a_browser(webui, tiny_qwen, facts_file):
         result = wait_for_value(page, "build-result", lambda v: v.startswith(("built", "failed")), 120)
         assert result.startswith("built"), result
         assert (root / "data" / "tiny" / "train.jsonl").is_file()
-        page.get_by_text("What is the capital").first.wait_for(timeout=10_000)  # sample preview shown
+        first = json.loads((root / "data" / "tiny" / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])
+        page.get_by_text(first["messages"][0]["content"]).first.wait_for(timeout=10_000)  # sample preview shown
         shot(page, root, "1-data")
 
         # Train: the tiny model, a few steps; the command shown is the CLI's
