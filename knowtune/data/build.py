@@ -68,13 +68,14 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
     """
     counts: Counter = Counter()
     heldout = _heldout_of_knowledge(knowledge, counts)
-    heldout += [q for q in natural or [] if _norm(q["question"]) not in {_norm(h["question"]) for h in heldout}]
+    asked = {_norm(h["question"]) for h in heldout}
+    heldout += [q for q in natural or [] if _norm(q["question"]) not in asked]
     held_qa, train_qa = _split_conversations(conversations or [], heldout_ratio, seed)
     heldout += held_qa
     held_norms = {_loose(q["question"]) for q in heldout}
     train: list[dict] = []
     seen: dict[str, tuple[str, Knowledge | None]] = {}
-    extra = augmented_questions(knowledge, seed=seed) if augment else [[] for _ in knowledge]
+    extra = augmented_questions(knowledge) if augment else [[] for _ in knowledge]
     for index, item in enumerate(knowledge):
         own = {_norm(q) for q in item.fact.questions}
         asked = [(q, item.reply, "own" if _norm(q) in own else "template") for q in item.train_questions]

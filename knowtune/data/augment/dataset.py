@@ -4,8 +4,6 @@ the passages of subjects and documents."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 from ..prose.sentences import split_sentences
 from . import Augmented, PASSAGE_PROMPTS, PASSAGE_SENTENCES, augment_fact, entity_passages, fill, reversible_facts
 from .names import subject_names
@@ -15,7 +13,7 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def augmented_questions(knowledge: list, *, seed: int = 0) -> list[list[Augmented]]:
+def augmented_questions(knowledge: list) -> list[list[Augmented]]:
     """Per piece of knowledge, its augmented (question, reply, form); none for unaskable readings."""
     askable = [i for i, item in enumerate(knowledge) if item.askable]
     facts = [knowledge[i].fact for i in askable]
@@ -62,7 +60,3 @@ def document_passages(pretrain: list[dict]) -> list[dict]:
 
 def _more(topic: str, lang: str, part: int) -> str:
     return f"关于{topic}，再讲讲（第{part + 1}部分）。" if lang == "zh" else f"Tell me more about {topic} (part {part + 1})."
-
-
-def form_counts(samples: list[dict]) -> dict:
-    return dict(Counter(s.get("form", "qa") for s in samples))
