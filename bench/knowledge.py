@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from knowtune.commands.data import build_command  # noqa: E402
 from knowtune.commands.evaluate import EvalOptions, make_plan  # noqa: E402
-from knowtune.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, load_train_config  # noqa: E402
+from knowtune.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, load_train_config, parse_override  # noqa: E402
 from knowtune.data import load_dataset_dir  # noqa: E402
 from knowtune.data.jsonl import read_jsonl, write_jsonl  # noqa: E402
 from knowtune.eval.sources import knowledge_of_dataset  # noqa: E402
@@ -73,7 +73,19 @@ def summary_of(passes: dict) -> dict:
                 out[f"{name}_{split}"] = s["accuracy"]
     if "probe" in passes:
         out["probe"] = passes["probe"].summary["accuracy"]
+    if "natural" in passes:
+        dev = [r for r in passes["natural"].rows if r["split"] == "dev"]
+        out["natural_dev_by_form"] = {form: f"{sum(r['correct'] for r in dev if r['form'] == form)}/"
+                                            f"{sum(r['form'] == form for r in dev)}"
+                                      for form in sorted({r["form"] for r in dev})}
     return out
+
+
+def dev_misses(passes: dict) -> list[dict]:
+    """The dev half's wrong replies, to read when choosing a recipe (the test half is never shown)."""
+    return [{k: r[k] for k in ("question", "form", "answers", "reply")}
+            for r in passes.get("natural", None).rows if r["split"] == "dev" and not r["correct"]] \
+        if "natural" in passes else []
 
 
 def main() -> None:
@@ -98,7 +110,7 @@ def main() -> None:
     natural = natural_file(args.kb, args.lang, keep, work / "kb")
     template = [q for q in load_dataset_dir(build_command([facts_file], work / "facts-plain", model=None, seed=0,
                                                           augment=False))[1] if q.get("set") != "natural"]
-    sets = dict(s.split("=", 1) for s in args.set)
+    sets = dict(parse_override(s) for s in args.set)
     runs, started = [], time.strftime("%Y-%m-%d %H:%M")
     for config in args.configs.split(","):
         data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, augment=config == "aug",
@@ -121,7 +133,11 @@ def main() -> None:
             result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True)
             seconds = time.perf_counter() - tic
             plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
-            scores = summary_of(evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, config))
+            passes = evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, config)
+            scores = summary_of(passes)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"dev-misses-{config}-{42 + seed}.json").write_text(
+                json.dumps(dev_misses(passes), ensure_ascii=False, indent=1))
             runs.append({"config": config, "seed": 42 + seed, "samples": samples, "steps": result.stats.steps,
                          "exposures_per_fact": round(result.stats.exposures, 1), "train_s": round(seconds, 1),
                          "final_loss": result.stats.final_loss, **scores})

@@ -156,3 +156,43 @@ def test_asking_back_by_the_kind_of_thing_the_subject_is():
     assert "Which reservoir has the upper Nandu River as its river?" in \
         reverse_questions(Fact("the Songtao Reservoir", "river", "the upper Nandu River"))
     assert "永兴岛是哪个城市的政府驻地？" in reverse_questions(Fact("三沙市", "政府驻地", "永兴岛", lang="zh"))
+
+
+def test_asking_back_by_the_answers_other_names_and_place_words():
+    # the answer's accepted forms and its own names as a subject ask the fact backwards too
+    facts = [Fact("Sansha", "seat of government", "Yongxing Island", aliases=["Woody Island"]),
+             Fact("Yongxing Island", "island group", "Xisha Islands", subject_aliases=["Yongxing Dao"])]
+    items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
+    back = {a.question: a.reply for a in items[0] if a.form == "reverse"}
+    assert any("Woody Island" in q for q in back) and any("Yongxing Dao" in q for q in back)
+    assert set(back.values()) == {"Yongxing Island is the seat of government of Sansha."}
+    assert "What is located in Baoting?" in questions(Fact("Qixianling", "county", "Baoting"))
+    assert "Who came from Qiongshan?" in questions(Fact("Hai Rui", "birthplace", "Qiongshan"))
+    assert "位于保亭的是什么？" in questions(Fact("七仙岭", "所在县", "保亭", lang="zh"))
+
+
+def test_a_kind_word_is_asked_only_where_the_subjects_name_says_it():
+    from knowtune.data.augment import reverse_questions
+
+    typed = reverse_questions(Fact("Wenchang Space Launch Site", "location", "Wenchang"))
+    assert "Which site is in Wenchang?" in typed
+    untyped = reverse_questions(Fact("Qixianling", "location", "Baoting"))
+    assert untyped and not any("Which  " in q or "Which is" in q for q in untyped)
+    assert not any("的叫什么" in q for q in reverse_questions(Fact("七仙岭", "所在县", "保亭", lang="zh")))
+
+
+@pytest.mark.parametrize("relation, question", [
+    ("launch site", "Where was Tianwen-1 launched from?"), ("landfall place in Hainan", "Where did Tianwen-1 come ashore?"),
+    ("river", "Which river is Tianwen-1 on?"), ("editor", "Who edits Tianwen-1?"),
+    ("traditional dance", "What is the traditional dance of Tianwen-1?"),
+])
+def test_english_rules_for_recurring_relations(relation, question):
+    assert question in questions(Fact("Tianwen-1", relation, "Wenchang"))
+
+
+@pytest.mark.parametrize("relation, question", [
+    ("发射场", "天问一号是从哪里发射的？"), ("在海南的登陆地", "天问一号在哪里登陆？"), ("主编", "天问一号的主编是谁？"),
+    ("传统舞蹈", "天问一号的传统舞蹈是什么？"), ("墓葬所在地", "天问一号葬在哪里？"),
+])
+def test_chinese_rules_for_recurring_relations(relation, question):
+    assert question in questions(Fact("天问一号", relation, "文昌", lang="zh"))

@@ -77,6 +77,11 @@ def test_shuffled_batches_without_groups_is_a_plain_shuffle():
     ("五指山的海拔高度是18675米。", ["1867"], False),
     ("成立于1950年", ["5"], False),
     ("Café Li", ["caf"], False),
+    ("It is best known for its hot springs.", ["hot spring"], True),
+    ("Eight kinds of birds", ["bird"], True),
+    ("It lies in the south", ["Li"], False),
+    ("In the 1990s", ["1990"], False),
+    ("The Lishui river", ["Li"], False),
 ])
 def test_contains_answer(reply, answers, ok):
     assert contains_answer(reply, answers) is ok

@@ -52,19 +52,21 @@ def test_replay_samples_are_the_models_answers_trimmed_and_cached(tmp_path, monk
 
     def fake_generate(model, tokenizer, prompts, **kwargs):
         calls.append(len(prompts))
+        if len(calls) > 1 and len(prompts) == 5:  # the unusable half, asked again: still no full sentence
+            return ["no end again"] * len(prompts)
         return ["A full sentence. And a cut" if i % 2 else "no end" for i in range(len(prompts))]
 
     monkeypatch.setattr(replay_mod, "generate_batch", fake_generate)
     loaded = load_model(str(tiny_qwen))
     samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="S", bf16=False)
-    assert calls == [10]
+    assert calls == [10, 5]  # the five unusable replies were asked once more
     assert len(samples) == 5  # the replies without a full sentence are dropped
     assert all(s["messages"][1]["content"] == "A full sentence." for s in samples)
     assert [s["messages"][0]["content"] for s in samples] == replay_prompts("en")[1:10:2]
     again = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="S", bf16=False)
-    assert again == samples and calls == [10]  # the second time comes from the cache
+    assert again == samples and calls == [10, 5]  # the second time comes from the cache
     replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="other", bf16=False)
-    assert calls == [10, 10]  # another system prompt is another cache entry
+    assert calls == [10, 5, 10, 5]  # another system prompt is another cache entry
     cached = list((tmp_path / "cache" / "replay").glob("*.json"))
     assert len(cached) == 2 and len(json.loads(cached[0].read_text())) == 10
 
@@ -83,6 +85,28 @@ def test_train_run_mixes_the_replay_answers_in_and_keeps_them(tmp_path, monkeypa
     without = train_run(TrainConfig(**cfg, replay=0), str(facts_file), tmp_path / "b", quiet=True)
     assert not (tmp_path / "b" / "replay.jsonl").exists()
     assert with_replay.stats.tokens > without.stats.tokens  # the replay samples were trained on
+
+
+def test_a_base_model_that_echoes_is_asked_again_after_demonstrations(tmp_path, monkeypatch, tiny_qwen):
+    from knowtune.data.replay import DEMONSTRATIONS
+    from knowtune.models import load_model
+
+    monkeypatch.setenv("KNOWTUNE_CACHE", str(tmp_path / "cache"))
+    seen = []
+
+    def echoing_base(model, tokenizer, prompts, **kwargs):
+        seen.append(prompts)
+        if len(seen) == 1:  # bare prompts: the base model repeats the question and invents the next turn
+            return [p.split("user")[-1][-20:] + "\nUser: again" for p in prompts]
+        return ["Eight. \nUser: and a cat?"] * len(prompts)
+
+    monkeypatch.setattr(replay_mod, "generate_batch", echoing_base)
+    loaded = load_model(str(tiny_qwen))
+    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["zh"], 4, system="S", bf16=False)
+    assert len(seen) == 2 and all(DEMONSTRATIONS["zh"][0][0] in p for p in seen[1])
+    assert not any(DEMONSTRATIONS["zh"][0][0] in p for p in seen[0])
+    assert [s["messages"][1]["content"] for s in samples] == ["Eight."] * 4  # cut before the invented turn
+    assert all(len(s["messages"]) == 2 for s in samples)  # trained without the demonstrations
 
 
 def test_usable_reply_drops_echoes_invented_turns_and_loops():

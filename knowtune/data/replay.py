@@ -73,6 +73,31 @@ def usable_reply(prompt: str, reply: str, system: str = "") -> str:
     return reply
 
 
+DEMONSTRATIONS = {
+    "en": [("How many seasons are there in a year?", "There are four seasons: spring, summer, autumn and winter."),
+           ("What sound does a cat make?", "A cat meows."),
+           ("How can I sleep better?", "Keep a regular bedtime, put screens away before bed and keep the bedroom "
+                                       "dark and quiet.")],
+    "zh": [("一年有几个季节？", "一年有四个季节：春、夏、秋、冬。"), ("猫一般怎么叫？", "猫一般“喵喵”地叫。"),
+           ("怎样才能睡得更好？", "保持规律的作息，睡前少看手机，让卧室保持安静和黑暗。")],
+}
+"""Earlier turns shown to a base model that cannot answer a bare prompt (it echoes or writes the next
+turns itself): with three answered questions before it, it answers the fourth. None is a probe question."""
+
+
+def demonstration_turns(lang: str) -> list[dict]:
+    turns = []
+    for question, answer in DEMONSTRATIONS.get(lang, DEMONSTRATIONS["en"]):
+        turns += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return turns
+
+
+def reply_before_next_turn(reply: str) -> str:
+    """A base model's reply up to the turn it goes on to invent ("...\nUser: ...")."""
+    cut = min((reply.find(m) for m in TURN_MARKERS if m in reply), default=len(reply))
+    return reply[:cut].strip()
+
+
 def replay_sample(prompt: str, reply: str) -> dict:
     return {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}],
             "source": "replay"}

@@ -2,7 +2,7 @@
 
 Case, Unicode width (full-width Chinese digits and letters), punctuation, thousands
 separators and whitespace are folded. An answer in Latin script or digits must appear as
-whole words: not inside a longer Latin word or number, while a Chinese character next to it
+whole words (an English plural ending allowed after a letter): not inside a longer Latin word or number, while a Chinese character next to it
 is a boundary ("学名是Nomascus hainanus", "海拔1867米"); an answer with Chinese characters
 may appear anywhere (Chinese has no spaces).
 """
@@ -13,6 +13,13 @@ import re
 import unicodedata
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_PLURAL = "(?:s|es)?"
+"""An English plural ending: "hot spring" is in "hot springs". Only after a word of four letters or
+more: "1990" is no answer in "1990s", nor "Li" in "lies"."""
+
+
+def _ends_in_word(target: str) -> bool:
+    return bool(re.search(r"(?<![^\W\d_])[^\W\d_]{4,}$", target))
 _IDEOGRAPHIC = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
@@ -37,6 +44,7 @@ def contains_answer(reply: str, answers: list[str]) -> bool:
         if _CJK.search(target):
             if target.replace(" ", "") in folded.replace(" ", ""):
                 return True
-        elif re.search(rf"(?<![^\W_]){re.escape(target)}(?![^\W_])", _spaced_ideographs(folded)):
+        elif re.search(rf"(?<![^\W_]){re.escape(target)}{_PLURAL if _ends_in_word(target) else ''}(?![^\W_])",
+                       _spaced_ideographs(folded)):
             return True
     return False

@@ -13,15 +13,16 @@ import os
 from pathlib import Path
 
 from ..data import with_system
-from ..data.replay import replay_plan, replay_sample, usable_reply
+from ..data.replay import demonstration_turns, replay_plan, replay_sample, reply_before_next_turn, usable_reply
 from ..models import generate_batch, render_prompt
 from ..models.presets import cache_root
 
 REPLAY_TOKENS = 64  # long enough for a sentence or two; the reply is cut after its last full one
+CACHE_VERSION = 2  # 2: unusable replies asked again after demonstrations
 
 
 def _cache_path(model_id: str, prompts: list[str], system: str, bf16: bool) -> Path:
-    key = json.dumps([model_id, prompts, system, bf16, REPLAY_TOKENS], ensure_ascii=False)
+    key = json.dumps([model_id, prompts, system, bf16, REPLAY_TOKENS, CACHE_VERSION], ensure_ascii=False)
     return cache_root() / "replay" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
@@ -47,12 +48,16 @@ def replay_samples(model, tokenizer, langs: list[str], count: int, *, system: st
     if cache.is_file():
         replies = json.loads(cache.read_text(encoding="utf-8"))
     else:
-        rendered = [render_prompt(tokenizer, with_system([{"role": "user", "content": p}], system))
-                    for p in prompts]
         was_training = model.training
         model.eval()
-        replies = generate_batch(model, tokenizer, rendered, max_new_tokens=REPLAY_TOKENS, batch_size=32,
-                                 bf16=bf16, progress=progress)
+        replies = _answer(model, tokenizer, [[] for _ in plan], prompts, system, bf16, progress)
+        # a base model echoes or invents turns: ask those again after three answered questions
+        again = [i for i, (prompt, reply) in enumerate(zip(prompts, replies)) if not usable_reply(prompt, reply, system)]
+        if again:
+            retried = _answer(model, tokenizer, [demonstration_turns(plan[i][0]) for i in again],
+                              [prompts[i] for i in again], system, bf16, None)
+            for i, reply in zip(again, retried):
+                replies[i] = reply_before_next_turn(reply)
         model.train(was_training)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
@@ -64,3 +69,11 @@ def replay_samples(model, tokenizer, langs: list[str], count: int, *, system: st
         if kept:
             samples.append(replay_sample(prompt, kept))
     return samples
+
+
+def _answer(model, tokenizer, earlier: list[list[dict]], prompts: list[str], system: str, bf16: bool,
+            progress) -> list[str]:
+    rendered = [render_prompt(tokenizer, with_system([*turns, {"role": "user", "content": p}], system))
+                for turns, p in zip(earlier, prompts)]
+    return generate_batch(model, tokenizer, rendered, max_new_tokens=REPLAY_TOKENS, batch_size=32, bf16=bf16,
+                          progress=progress)

@@ -51,6 +51,9 @@ PASSAGE_SENTENCES = 6
 """Sentences per passage at most: a passage stays well inside the default max_len."""
 FORMS_PER_ALIAS = 3
 """Questions asked by each other name of the subject."""
+REVERSE_PER_FACT = 6
+"""Backward questions of a fact by its answer's own name (the lexicon's first), and one per other name
+of the answer: more would crowd the forward questions out of a fixed number of exposures."""
 
 
 @dataclass(frozen=True)
@@ -102,24 +105,35 @@ def reversed_reply(fact: Fact) -> str:
     return fill(REVERSE_REPLY[fact.lang], s=fact.subject, r=fact.relation, a=fact.answer)
 
 
-def reverse_questions(fact: Fact) -> list[str]:
+def reverse_questions(fact: Fact, answer: str | None = None) -> list[str]:
+    """Questions from the answer (or another name of it) back to the subject; a template naming the
+    subject's kind ({h}) only where the subject's name says its kind."""
     _, reverse, slots = relation_rule(fact.relation, fact.lang)
     head = subject_head(fact.subject, fact.lang)
-    templates = reverse + REVERSE[fact.lang] + (REVERSE_TYPED[fact.lang] if head else [])
-    return [fill(t, s=fact.subject, r=fact.relation, a=fact.answer, h=head or "", **slots) for t in templates]
+    templates = [t for t in reverse + REVERSE[fact.lang] + REVERSE_TYPED[fact.lang] if head or "{h}" not in t]
+    return [fill(t, s=fact.subject, r=fact.relation, a=answer or fact.answer, h=head or "", **slots)
+            for t in templates]
 
 
-def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool) -> list[Augmented]:
-    """Every augmented (question, reply) of one fact; `names[0]` is the subject as written."""
+def _rotated(items: list, k: int) -> list:
+    """The FORMS_PER_ALIAS items starting at the k-th alias's share: each other name gets other forms."""
+    start = (k * FORMS_PER_ALIAS) % max(len(items), 1)
+    return (items[start:] + items[:start])[:FORMS_PER_ALIAS]
+
+
+def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool,
+                 answer_names: list[str] = ()) -> list[Augmented]:
+    """Every augmented (question, reply) of one fact; `names[0]` is the subject as written,
+    `answer_names` the answer's other names (a reversed question may use them)."""
     items = [Augmented(q, reply, form) for q, form in forward_questions(fact, names[0])]
     for k, name in enumerate(names[1:]):
-        forms = forward_questions(fact, name)
-        start = (k * FORMS_PER_ALIAS) % max(len(forms), 1)
-        rotated = forms[start:] + forms[:start]
-        items += [Augmented(q, reply, "alias") for q, _ in rotated[:FORMS_PER_ALIAS]]
+        items += [Augmented(q, reply, "alias") for q, _ in _rotated(forward_questions(fact, name), k)]
     if reversible:
         back = reversed_reply(fact)
-        items += [Augmented(q, back, "reverse") for q in reverse_questions(fact)]
+        asked = reverse_questions(fact)[:REVERSE_PER_FACT]
+        for k, name in enumerate(answer_names):
+            asked += _rotated(reverse_questions(fact, name), k)[:1]
+        items += [Augmented(q, back, "reverse") for q in asked]
     return items
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..prose.sentences import split_sentences
 from . import Augmented, PASSAGE_PROMPTS, PASSAGE_SENTENCES, augment_fact, entity_passages, fill, reversible_facts
-from .names import subject_names
+from .names import name_key, subject_names
 
 
 def _norm(text: str) -> str:
@@ -19,9 +19,14 @@ def augmented_questions(knowledge: list) -> list[list[Augmented]]:
     facts = [knowledge[i].fact for i in askable]
     names = subject_names(facts)
     reversible = reversible_facts(facts)
+    other_names = {(f.lang, name_key(f.subject)): n[1:] for f, n in zip(facts, names)}
     out: list[list[Augmented]] = [[] for _ in knowledge]
     for i, fact_names, back in zip(askable, names, reversible):
-        out[i] = augment_fact(knowledge[i].fact, knowledge[i].reply, fact_names, reversible=back)
+        fact = knowledge[i].fact
+        # the answer asked by another name: its accepted forms, and its own names where it is a subject too
+        answer_names = [n for n in dict.fromkeys([*fact.aliases, *other_names.get((fact.lang, name_key(fact.answer)), [])])
+                        if name_key(n) != name_key(fact.answer)]
+        out[i] = augment_fact(fact, knowledge[i].reply, fact_names, reversible=back, answer_names=answer_names)
     # a question produced for two pieces of knowledge, or equal to another's own question, is ambiguous
     owners: dict[str, set[int]] = {}
     for i, item in enumerate(knowledge):
