@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--source", default="facts", choices=["facts", "prose"])
     parser.add_argument("--model", default=None)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=42, help="seeds are first-seed, first-seed + 1, ...")
     parser.add_argument("--configs", default="aug,plain")
     parser.add_argument("--limit", type=int, default=None, help="only the first N facts (and their questions)")
     parser.add_argument("--set", action="append", default=[], help="key=value for the training config")
@@ -127,8 +128,8 @@ def main() -> None:
             runs.append({"config": "base", "seed": None, **summary_of(evaluate_model(base.model, base.tokenizer,
                                                                                       plan, "base"))})
             del base
-        for seed in range(args.seeds):
-            cfg = load_train_config(None, {"model": model, "seed": 42 + seed, **sets})
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            cfg = load_train_config(None, {"model": model, "seed": seed, **sets})
             tic = time.perf_counter()
             result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True)
             seconds = time.perf_counter() - tic
@@ -136,9 +137,9 @@ def main() -> None:
             passes = evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, config)
             scores = summary_of(passes)
             out.mkdir(parents=True, exist_ok=True)
-            (out / f"dev-misses-{config}-{42 + seed}.json").write_text(
+            (out / f"dev-misses-{config}-{seed}.json").write_text(
                 json.dumps(dev_misses(passes), ensure_ascii=False, indent=1))
-            runs.append({"config": config, "seed": 42 + seed, "samples": samples, "steps": result.stats.steps,
+            runs.append({"config": config, "seed": seed, "samples": samples, "steps": result.stats.steps,
                          "exposures_per_fact": round(result.stats.exposures, 1), "train_s": round(seconds, 1),
                          "final_loss": result.stats.final_loss, **scores})
             print(json.dumps(runs[-1]), flush=True)
