@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 LORA = {"r": 16, "alpha": 32, "target_modules": ["all-linear"], "dropout": 0.0}
 LR = 1e-3
 BATCH = 8
+HISTORY = "\n## History"  # RESULTS.md: from this heading on, hand-written, kept when the tables are rewritten
 
 
 def samples_for(lang: str, limit: int) -> list[dict]:
@@ -377,7 +378,10 @@ def main() -> None:
             f"--epochs {args.epochs} --threads {args.threads} --seeds {args.seeds}`; LoRA r={LORA['r']} alpha={LORA['alpha']} on all linear "
             f"layers, batch {BATCH}, lr {LR}, {args.limit} training samples.\n\n" + "\n".join(sections))
     if writes:
-        args.out.write_text(text)
+        # the hand-written history below the generated tables survives a rerun
+        old = args.out.read_text() if args.out.is_file() else ""
+        kept = old[old.index(HISTORY):] if HISTORY in old else ""
+        args.out.write_text(text.rstrip("\n") + "\n" + kept)
         print(f"wrote {args.out}")
 
 

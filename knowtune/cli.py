@@ -279,7 +279,7 @@ ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36)
 def _stable_allocator() -> None:
     """Re-run this process once with glibc told to keep freed memory.
 
-    On VMs glibc hands freed pages back to the host at once; a training step then
+    On virtual machines glibc's freed pages go back to the host at once; a training step then
     re-faults them and step times swing by 10x. The settings only take effect at start-up,
     hence the re-exec. KNOWTUNE_NO_REEXEC=1 turns it off.
     """

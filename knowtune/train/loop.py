@@ -85,9 +85,8 @@ def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
 def warmup_steps(ratio: float, total_steps: int) -> int:
     """Warm-up steps for a ratio of the run, rounded up as the transformers Trainer rounds them.
 
-    Rounding down cut a 50-step run's warm-up from 3 steps to 2: Gemma-3 LoRA at lr 1e-3 then
-    answered 46.7 of 146 held-out questions against 52.0 with 3 (mean of seeds 0-2; the
-    Trainer recipe 50.7), the sharper start costing more than its extra step at full rate.
+    Rounding down cut a 50-step run's warm-up from 3 steps to 2, and the sharper start cost
+    Gemma-3 LoRA about 5 held-out questions of 146 (bench/RESULTS.md).
     """
     return math.ceil(ratio * total_steps - 1e-9)  # 0.05 * 60 is 3.0000000000000004, still 3 steps
 

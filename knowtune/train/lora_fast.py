@@ -3,8 +3,8 @@
 peft computes `result + lora_B(lora_A(x)) * scaling`: a matmul, then a multiply and an add
 over the whole [tokens x out] output, and in the backward another multiply of that size.
 On a CPU, at the few hundred tokens of a knowledge-base batch, those elementwise passes cost
-about as much as the rank-16 matmul itself (a bf16 [448 x 1536] multiply takes 120 µs on
-this VM's two threads; SmolLM2 has 210 adapted layers). `torch.addmm(result, a, Bᵀ,
+about as much as the rank-16 matmul itself, in each of SmolLM2's 210 adapted layers
+(bench/RESULTS.md has the timing). `torch.addmm(result, a, Bᵀ,
 alpha=scaling)` does the product, the scaling and the add in one kernel, with one rounding
 of the sum instead of three under bf16 autocast.
 

@@ -7,8 +7,8 @@ order; where packing does not apply, length-grouped padded batches), the loop us
 - A packed row's shared prompt start placed once (data.pack_batch `share_prefix`): the
   system prompt and chat markup every sample of a batch begins with are run through the
   decoder once, the samples' attention reading them (attention.py `packing_plan`), with the
-  same loss and gradients. A quarter of the Hainan batches' tokens; SmolLM2 on the AMD VM,
-  same process setup: steady step 0.97 -> 0.83 s, 390 -> 456 tokens/s over a 50-step run.
+  same loss and gradients. A quarter of the Hainan batches' tokens; SmolLM2's steady step
+  about 14 % shorter (bench/RESULTS.md).
 - Padding rounded up to a multiple of 8 tokens (see `data.pad_batch`): oneDNN builds and
   caches matmul kernels for every new shape; rounding cut a SmolLM2 epoch's distinct shapes
   and its peak memory from 2.5 to 1.7 GB.
