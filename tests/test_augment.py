@@ -207,7 +207,7 @@ def test_two_facts_chained_say_the_entity_in_between():
     chains = chained_facts(facts)
     en = {c["question"]: c["reply"] for c in chains if c["lang"] == "en"}
     assert en["What is the nickname of the launch site of Tianwen-1?"] == \
-        "The launch site of Tianwen-1 is Wenchang; the nickname of Wenchang is Coconut Town."
+        "The launch site of Tianwen-1 is Wenchang, whose nickname is Coconut Town."
     assert len(en) == 4  # two chains (nickname, county), each asked two ways; a year starts none
     zh = {c["question"]: c["reply"] for c in chains if c["lang"] == "zh"}
     assert zh == {"天问一号的发射场的别称是什么？": "天问一号的发射场是文昌，文昌的别称是椰乡。",

@@ -19,7 +19,8 @@ from .names import name_key
 
 CHAIN_QUESTIONS = {"en": ["What is the {r2} of the {r1} of {s}?", "What is the {r2} of {s}'s {r1}?"],
                    "zh": ["{s}的{r1}的{r2}是什么？", "{s}的{r1}，它的{r2}是什么？"]}
-CHAIN_REPLY = {"en": "The {r1} of {s} is {e}; the {r2} of {e2} is {x}.", "zh": "{s}的{r1}是{e}，{e2}的{r2}是{x}。"}
+CHAIN_REPLY = {"en": "The {r1} of {s} is {e}, whose {r2} is {x}.", "zh": "{s}的{r1}是{e}，{e2}的{r2}是{x}。"}
+"""Short: the answer comes last and must fit in the reply budget of an evaluation (32 tokens)."""
 CHAINS_PER_FACT = 2
 """Chains that start at one fact at most: a hub entity (a capital) would otherwise chain with all its facts."""
 
