@@ -197,19 +197,3 @@ def test_english_rules_for_recurring_relations(relation, question):
 def test_chinese_rules_for_recurring_relations(relation, question):
     assert question in questions(Fact("天问一号", relation, "文昌", lang="zh"))
 
-
-def test_two_facts_chained_say_the_entity_in_between():
-    from knowtune.data.augment.chains import chained_facts
-
-    facts = [Fact("Tianwen-1", "launch site", "Wenchang"), Fact("Wenchang", "nickname", "Coconut Town"),
-             Fact("Wenchang", "county", "Hainan"), Fact("Tianwen-1", "launch year", "2020"),
-             Fact("天问一号", "发射场", "文昌", lang="zh"), Fact("文昌", "别称", "椰乡", lang="zh")]
-    chains = chained_facts(facts)
-    en = {c["question"]: c["reply"] for c in chains if c["lang"] == "en"}
-    assert en["What is the nickname of the launch site of Tianwen-1?"] == \
-        "The launch site of Tianwen-1 is Wenchang, whose nickname is Coconut Town."
-    assert len(en) == 4  # two chains (nickname, county), each asked two ways; a year starts none
-    zh = {c["question"]: c["reply"] for c in chains if c["lang"] == "zh"}
-    assert zh == {"天问一号的发射场的别称是什么？": "天问一号的发射场是文昌，文昌的别称是椰乡。",
-                  "天问一号的发射场，它的别称是什么？": "天问一号的发射场是文昌，文昌的别称是椰乡。"}
-    assert {c["form"] for c in chains} == {"chain"}

@@ -100,8 +100,7 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
             seen[key] = (page["reply"], None)
             train.append({"messages": [{"role": "user", "content": page["question"]},
                                        {"role": "assistant", "content": page["reply"]}],
-                          "fact": None, "group": page["group"], "lang": page["lang"],
-                          "form": page.get("form", "passage")})
+                          "fact": None, "group": page["group"], "lang": page["lang"], "form": "passage"})
     for conv in train_qa:
         norm = _norm(conv.question)
         key = norm + "\x00" + json.dumps(conv.messages, ensure_ascii=False)

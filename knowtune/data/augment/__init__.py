@@ -64,9 +64,8 @@ class Augmented:
     """lexicon, kind, common, alias, reverse."""
 
 
-def fill(template: str, *, s: str = "", r: str = "", a: str = "", x: str = "", y: str = "", h: str = "",
-         **more: str) -> str:
-    text = template.format(s=s, S=_cap(s), r=r, a=a, A=_cap(a), x=x, y=y, h=h, **more)
+def fill(template: str, *, s: str = "", r: str = "", a: str = "", x: str = "", y: str = "", h: str = "") -> str:
+    text = template.format(s=s, S=_cap(s), r=r, a=a, A=_cap(a), x=x, y=y, h=h)
     text = re.sub(r"\s+([?.,])", r"\1", " ".join(text.split())) if re.search(r"[A-Za-z]", template) else text
     return _cap(text)
 

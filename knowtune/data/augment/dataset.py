@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from ..prose.sentences import split_sentences
 from . import Augmented, PASSAGE_PROMPTS, PASSAGE_SENTENCES, augment_fact, entity_passages, fill, reversible_facts
-from .chains import chained_facts
 from .names import name_key, subject_names
 
 
@@ -39,11 +38,9 @@ def augmented_questions(knowledge: list) -> list[list[Augmented]]:
 
 
 def knowledge_passages(knowledge: list, *, seed: int = 0) -> list[dict]:
-    """Every subject's page (its facts and the facts it answers) and the chains of two facts, as
-    {"question", "reply", "lang", "group"[, "form"]}."""
+    """Every subject's page (its facts and the facts it answers), as {"question", "reply", "lang", "group"}."""
     askable = [item for item in knowledge if item.askable]
-    facts = [k.fact for k in askable]
-    return entity_passages(facts, [k.reply for k in askable], seed=seed) + chained_facts(facts, seed=seed)
+    return entity_passages([k.fact for k in askable], [k.reply for k in askable], seed=seed)
 
 
 def document_passages(pretrain: list[dict]) -> list[dict]:
