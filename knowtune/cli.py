@@ -46,14 +46,18 @@ def data_build(
     seed: int = typer.Option(0, help="Seed of the sample shuffle and of the QA held-out split."),
     heldout: Optional[List[Path]] = typer.Option(None, "--heldout", help="Your own test questions (JSONL: question, answers, optional split dev/test): never trained on, scored as 'natural' beside the template held-out set (repeatable)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Also ask each fact with other words, other names of its subject and backwards, and add each subject's page and the documents' text (default on)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune data set (default: only an earlier data set is replaced)."),
+    limit: Optional[List[str]] = typer.Option(None, "--limit", help="Input bounds, e.g. --limit file_mb=512 --limit records=2000000 (keys: file_mb, records, line_kb, depth, unpacked_mb)."),
+    allow_outside: bool = typer.Option(False, "--allow-outside", help="Let a dataset_info.json name files outside its own folder."),
 ):
     """Knowledge -> training samples (paraphrased questions, full-sentence answers) + held-out questions."""
     from .commands.data import build_command
+    from .data.bounds import parse_limits
 
     build_command(files, out, model=model, seed=seed, fmt=format_, max_len=max_len, over_long=over_long,
                   heldout_ratio=heldout_ratio, datasets=dataset, generator_url=generator_url,
                   generator_model=generator_model, generator_key=generator_key, augment=augment,
-                  heldout=heldout)
+                  heldout=heldout, overwrite=overwrite, limits=parse_limits(limit), allow_outside=allow_outside)
 
 
 @data_app.command("show")
@@ -80,6 +84,7 @@ def train(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its newest checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in OUT, or an interrupted run's checkpoints (never done without it)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto: LoRA on a CPU, models of 50M+ parameters, 20+ steps; the first run of a model compiles for 30-60 s, cached)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based weights (.bin): unpickling can run code."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow a model directory's own Python code to run."),
@@ -91,7 +96,7 @@ def train(
                            compile=compile_, allow_pickle=allow_pickle or None,
                            trust_remote_code=trust_remote_code or None)
     train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides,
-                  resume=resume)
+                  resume=resume, overwrite=overwrite)
 
 
 @app.command("eval")
@@ -109,13 +114,15 @@ def eval_(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge base to retrieve from: a run, a built dataset or facts JSONL (default: the run's own)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Questions answered per batch."),
     out: Optional[Path] = typer.Option(None, help="Where to write answers, metrics and reports (default RUN/eval)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune evaluation (default: only an earlier evaluation is replaced)."),
 ):
     """Did it learn, did it forget, would RAG do better: held-out accuracy and overlap metrics, perplexity,
     retrieval, probe and hallucination passes; JSON, Markdown and HTML reports. Prints `accuracy: NN.N% (k/n)`."""
     from .commands.evaluate import EvalOptions, eval_command
 
     options = EvalOptions(questions=questions, base=base, rag=rag, top_k=top_k, probes=probes,
-                          hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size)
+                          hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size,
+                          overwrite=overwrite)
     eval_command(run, model, out, options, runs=runs)
 
 
@@ -181,11 +188,12 @@ def demo(
     out: Optional[Path] = typer.Option(None, help="Run directory (default runs/demo-LANG)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto, see `knowtune train --help`)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key, e.g. --set epochs=3."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT and data/hainan-LANG even when they are not an earlier demo's."),
 ):
     """The whole job on the bundled Hainan encyclopedia: build, score before, fine-tune, score after."""
     from .commands.demo import demo_command
 
-    demo_command(lang, model, method, out, _overrides(set_, compile=compile_))
+    demo_command(lang, model, method, out, _overrides(set_, compile=compile_), overwrite=overwrite)
 
 
 @app.command()
@@ -194,11 +202,12 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
     format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer) or gguf (llama.cpp file, Llama models)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf also q8_0."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune export (default: only an earlier export is replaced)."),
 ):
     """Merge a run's adapter into its base model and save it as a standalone model."""
     from .commands.export import export_command
 
-    export_command(run, out, format_, dtype)
+    export_command(run, out, format_, dtype, overwrite=overwrite)
 
 
 @app.command()
@@ -209,12 +218,13 @@ def compare(
     model: Optional[str] = typer.Option(None, help="Preset, model directory or .gguf (default smollm2-135m)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="One learning rate for every method (default: each method's own)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="A training key for all (--set epochs=1) or one method's parameter (--set lora.r=8)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune bake-off (default: only an earlier bake-off is replaced)."),
 ):
     """Bake-off: train each method on the same data and budget, each in its own process; one table
     (Markdown, JSON, bar chart) of trainable params, time, tokens/s, peak memory, loss, accuracy, adapter size."""
     from .commands.bakeoff import compare_methods_command
 
-    compare_methods_command(methods_, data, out, model, _overrides(set_, learning_rate=lr))
+    compare_methods_command(methods_, data, out, model, _overrides(set_, learning_rate=lr), overwrite=overwrite)
 
 
 @app.command()

@@ -12,6 +12,7 @@ import io
 import json
 from pathlib import Path
 
+from .. import bounds
 from ..jsonl import read_jsonl
 from .textfile import read_text
 from ...config import KnowtuneError
@@ -46,14 +47,17 @@ def _read_json_array(path: Path) -> list[tuple[int, dict]]:
     """A JSON array of objects (a single object counts as one record); lines from the parser's offsets."""
     text = read_text(path)
     try:
-        json.loads(text)
+        whole = json.loads(text)
     except json.JSONDecodeError as err:
         raise KnowtuneError(f"invalid JSON: {err.msg} (column {err.colno})", file=str(path),
                             line=err.lineno) from None
+    except RecursionError:
+        raise bounds.nested_too_deep(path) from None
     decoder = json.JSONDecoder()
     start = len(text) - len(text.lstrip())
     if text[start:start + 1] == "{":
-        return [(_line_of(text, start), json.loads(text))]
+        bounds.check_depth(path, _line_of(text, start), whole)
+        return [(_line_of(text, start), whole)]
     if text[start:start + 1] != "[":
         raise KnowtuneError("must be a JSON array of objects", file=str(path), line=_line_of(text, start))
     rows = []
@@ -67,7 +71,9 @@ def _read_json_array(path: Path) -> list[tuple[int, dict]]:
         if not isinstance(obj, dict):
             raise KnowtuneError("each element must be a JSON object", file=str(path),
                                 line=_line_of(text, pos))
+        bounds.check_depth(path, _line_of(text, pos), obj)
         rows.append((_line_of(text, pos), obj))
+        bounds.check_records(path, len(rows), rows[-1][0])
         pos = end
 
 
@@ -86,6 +92,7 @@ def _read_csv(path: Path, *, delimiter: str) -> list[tuple[int, dict]]:
             cleaned = {k.strip(): v for k, v in record.items() if k is not None and v not in (None, "")}
             if cleaned:
                 rows.append((reader.line_num, cleaned))
+                bounds.check_records(path, len(rows), reader.line_num)
     except csv.Error as err:
         raise KnowtuneError(f"invalid CSV: {err}", file=str(path), line=reader.line_num) from None
     return rows
@@ -99,11 +106,20 @@ def _read_parquet(path: Path) -> list[tuple[int, dict]]:
     except ImportError:
         raise KnowtuneError("reading Parquet needs pyarrow: pip install 'knowtune[docs]'",
                             file=str(path)) from None
+    bounds.check_file_size(path)
     try:
+        meta = pq.ParquetFile(path).metadata  # sizes from the footer, before anything is unpacked
+        bounds.check_records(path, meta.num_rows)
+        bounds.check_unpacked(path, sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)))
         table = pq.read_table(path)
+    except KnowtuneError:
+        raise
     except Exception as err:  # pyarrow raises several types for a broken file
         raise KnowtuneError(f"not a readable Parquet file ({type(err).__name__})", file=str(path)) from None
-    return [(i, _plain(row)) for i, row in enumerate(table.to_pylist(), start=1)]
+    rows = [(i, _plain(row)) for i, row in enumerate(table.to_pylist(), start=1)]
+    for i, row in rows:
+        bounds.check_depth(path, i, row)
+    return rows
 
 
 def _plain(row: dict) -> dict:
