@@ -147,7 +147,11 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, help="TCP port."),
     api_key: Optional[str] = typer.Option(None, envvar="KNOWTUNE_API_KEY",
-                                          help="Require 'Authorization: Bearer KEY' (or set KNOWTUNE_API_KEY)."),
+                                          help="Require 'Authorization: Bearer KEY' (or set KNOWTUNE_API_KEY; visible in `ps` when given here)."),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", envvar="KNOWTUNE_API_KEY_FILE", help="Read the API key from this file's first line."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow serving beyond loopback without an API key."),
+    allow_host: Optional[List[str]] = typer.Option(None, "--allow-host", help="A Host name accepted besides loopback ones when serving on loopback without a key (repeatable)."),
+    request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds a request may take, queueing included; then it is stopped."),
     max_tokens: int = typer.Option(1024, help="Largest max_tokens a request may ask for."),
     max_prompt_tokens: int = typer.Option(4096, help="Longest prompt accepted, in tokens."),
     max_body_bytes: int = typer.Option(1_000_000, help="Largest request body accepted."),
@@ -156,11 +160,15 @@ def serve(
 ):
     """OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from .commands.serve import serve_command
-    from .serve.settings import ServeSettings
+    from .serve.settings import ServeSettings, read_secret
 
-    settings = ServeSettings(host=host, port=port, api_key=api_key, max_tokens=max_tokens,
-                             default_max_tokens=min(256, max_tokens), max_prompt_tokens=max_prompt_tokens,
-                             max_body_bytes=max_body_bytes, max_queue=max_queue, threads=threads)
+    if api_key_file is not None and api_key is not None and os.environ.get("KNOWTUNE_API_KEY") == api_key:
+        api_key = None  # a key file named on purpose wins over a key left in the environment
+    settings = ServeSettings(host=host, port=port, api_key=read_secret(api_key, api_key_file, field="--api-key"),
+                             max_tokens=max_tokens, default_max_tokens=min(256, max_tokens),
+                             max_prompt_tokens=max_prompt_tokens, max_body_bytes=max_body_bytes, max_queue=max_queue,
+                             threads=threads, request_timeout=request_timeout, insecure=insecure,
+                             allowed_hosts=tuple(allow_host or ()))
     serve_command(run, model, settings)
 
 
@@ -169,15 +177,25 @@ def webui(
     root: Path = typer.Option(Path("."), "--root", help="Working folder: data sets go to ROOT/data, runs to ROOT/runs."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(7860, help="TCP port."),
+    auth: Optional[str] = typer.Option(None, "--auth", envvar="KNOWTUNE_AUTH", help="Login USER:PASSWORD (or a token, user 'knowtune'); required beyond loopback. Prefer the environment variable: arguments show in `ps`."),
+    auth_file: Optional[Path] = typer.Option(None, "--auth-file", envvar="KNOWTUNE_AUTH_FILE", help="Read the login from this file's first line."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow listening beyond loopback without a login."),
 ):
     """Web UI (Gradio): build data, train with any method (runs the CLI), evaluate, chat."""
     import importlib.util
 
+    from .serve.settings import read_secret
+    from .serve.webui.access import check_exposure, parse_login
+
+    if auth_file is not None and auth is not None and os.environ.get("KNOWTUNE_AUTH") == auth:
+        auth = None  # a file named on purpose wins over a login left in the environment
+    login = parse_login(read_secret(auth, auth_file, field="--auth"))
+    check_exposure(host, login, insecure)
     if importlib.util.find_spec("gradio") is None:
         raise KnowtuneError("the web UI needs gradio: pip install 'knowtune[serve]'", field="webui")
     from .serve.webui import launch
 
-    launch(root, host=host, port=port)
+    launch(root, host=host, port=port, login=login)
 
 
 @app.command()
