@@ -68,7 +68,8 @@ def parse_limits(pairs: list[str] | None, base: InputLimits | None = None) -> In
         try:
             value = kind(raw.strip())
         except ValueError:
-            raise KnowtuneError(f"must be a {kind.__name__}, got {raw!r}", field=f"--limit {key}") from None
+            what = "whole number" if kind is int else "number"
+            raise KnowtuneError(f"must be a {what}, got {raw!r}", field=f"--limit {key}") from None
         if not (math.isfinite(value) and value > 0):
             raise KnowtuneError(f"must be > 0, got {raw!r}", field=f"--limit {key}")
         values[key] = value

@@ -108,9 +108,8 @@ def _read_parquet(path: Path) -> list[tuple[int, dict]]:
                             file=str(path)) from None
     bounds.check_file_size(path)
     try:
-        meta = pq.ParquetFile(path).metadata  # sizes from the footer, before anything is unpacked
-        bounds.check_records(path, meta.num_rows)
-        bounds.check_unpacked(path, sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)))
+        bounds.check_records(path, pq.ParquetFile(path).metadata.num_rows)
+        bounds.check_unpacked(path, _parquet_unpacked_bytes(path))
         table = pq.read_table(path)
     except KnowtuneError:
         raise
@@ -120,6 +119,44 @@ def _read_parquet(path: Path) -> list[tuple[int, dict]]:
     for i, row in rows:
         bounds.check_depth(path, i, row)
     return rows
+
+
+def _parquet_unpacked_bytes(path: Path) -> int:
+    """What the file decodes to, measured without decoding it.
+
+    Parquet stores a repeated string once (dictionary encoding): a 1 MB file can decode to
+    tens of GB, and the footer's sizes count the encoded pages. Strings are therefore read
+    as dictionaries (compact), and their decoded size summed from the dictionary's lengths.
+    """
+    import pyarrow.parquet as pq
+
+    schema = pq.ParquetFile(path).schema
+    texts = [schema.column(i).path for i in range(len(schema)) if schema.column(i).physical_type == "BYTE_ARRAY"]
+    compact = pq.ParquetFile(path, read_dictionary=texts)
+    total = 0
+    for batch in compact.iter_batches(batch_size=256):
+        total += sum(_decoded_bytes(column) for column in batch.columns)
+        bounds.check_unpacked(path, total)
+    return total
+
+
+def _decoded_bytes(array) -> int:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        values = array.dictionary
+        if not (pa.types.is_string(values.type) or pa.types.is_binary(values.type)
+                or pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)):
+            return array.indices.nbytes + values.nbytes
+        lengths = pc.binary_length(values).take(array.indices)
+        return (pc.sum(lengths).as_py() or 0) + array.indices.nbytes
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _decoded_bytes(array.flatten()) + 8 * len(array)
+    if pa.types.is_struct(kind):
+        return sum(_decoded_bytes(child) for child in array.flatten())
+    return array.nbytes
 
 
 def _plain(row: dict) -> dict:
