@@ -97,12 +97,13 @@ def main() -> None:
     source = facts_file if args.source == "facts" else DATA / args.kb / f"prose_{args.lang}.md"
     natural = natural_file(args.kb, args.lang, keep, work / "kb")
     template = [q for q in load_dataset_dir(build_command([facts_file], work / "facts-plain", model=None, seed=0,
-                                                          augment=False))[1] if q.get("set") != "natural"]
+                                                          augment=False, overwrite=True))[1]
+                if q.get("set") != "natural"]
     sets = dict(s.split("=", 1) for s in args.set)
     runs, started = [], time.strftime("%Y-%m-%d %H:%M")
     for config in args.configs.split(","):
         data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, augment=config == "aug",
-                                 heldout=[natural])
+                                 heldout=[natural], overwrite=True)  # this script's own scratch folder
         train, heldout = load_dataset_dir(data_dir)
         samples, natural_rows = len(train), [q for q in heldout if q.get("set") == "natural"]
         options = EvalOptions(hallucination=False)
@@ -118,7 +119,7 @@ def main() -> None:
         for seed in range(args.seeds):
             cfg = load_train_config(None, {"model": model, "seed": 42 + seed, **sets})
             tic = time.perf_counter()
-            result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True)
+            result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True, overwrite=True)
             seconds = time.perf_counter() - tic
             plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
             scores = summary_of(evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, config))
