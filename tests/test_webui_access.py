@@ -98,3 +98,26 @@ def test_login_forms_and_check():
     check_exposure("0.0.0.0", None, True)
     with pytest.raises(KnowtuneError, match="--insecure"):
         check_exposure("::", None, False)
+
+
+def test_keyless_loopback_ui_answers_loopback_host_names_only():
+    import asyncio
+
+    import httpx
+
+    from knowtune.serve.webui.access import HostAllowList, app_kwargs
+
+    async def ui(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ui"})
+
+    async def get(host: str) -> int:
+        transport = httpx.ASGITransport(app=HostAllowList(ui))
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+            return (await client.get("/", headers={"Host": host})).status_code
+
+    for host, status in [("evil.example", 400), ("localhost.evil.example:7860", 400), ("127.0.0.1:7860", 200),
+                         ("localhost", 200), ("[::1]:7860", 200)]:
+        assert asyncio.run(get(host)) == status, host
+    assert app_kwargs("127.0.0.1", None) and not app_kwargs("127.0.0.1", ("a", "b"))
+    assert not app_kwargs("0.0.0.0", None)  # only with --insecure: any name may be used then

@@ -38,6 +38,9 @@ def read_dataset_info(path: str | Path, only: list[str] | None = None) -> Datase
     except json.JSONDecodeError as err:
         raise KnowtuneError(f"invalid JSON: {err.msg} (column {err.colno})", file=str(path),
                             line=err.lineno) from None
+    except RecursionError:
+        raise bounds.nested_too_deep(path) from None
+    bounds.check_depth(path, None, info)
     if not isinstance(info, dict):
         raise KnowtuneError("must be a JSON object of data set names to descriptions", file=str(path), line=1)
     for name in only or []:

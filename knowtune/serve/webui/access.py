@@ -1,5 +1,6 @@
 """Who may use the web UI: a login (Gradio's `auth`) from --auth or KNOWTUNE_AUTH, required
-whenever the UI listens beyond loopback, since it reads files, loads models and starts jobs.
+whenever the UI listens beyond loopback, since it reads files, loads models and starts jobs;
+without a login, only loopback Host names are answered (DNS rebinding).
 
 Plain functions, no gradio: the command and the tests share them.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 import hmac
 
 from ...config import KnowtuneError
-from ..settings import is_loopback
+from ..guard import host_name
+from ..settings import LOOPBACK_NAMES, is_loopback
 
 DEFAULT_USER = "knowtune"
 
@@ -42,3 +44,38 @@ def check_exposure(host: str, login: tuple[str, str] | None, insecure: bool) -> 
         raise KnowtuneError(f"refusing to serve the web UI on {host} without a login: anyone who reaches the "
                             f"port could read files and start jobs. Set KNOWTUNE_AUTH=USER:PASSWORD (or "
                             f"--auth-file), or pass --insecure", field="--host")
+
+
+class HostAllowList:
+    """ASGI middleware: only loopback `Host` names reach a web UI without a login.
+
+    A page on evil.example whose name is made to resolve to 127.0.0.1 (DNS rebinding) would
+    otherwise drive the UI from the user's own browser; its requests carry its own Host.
+    """
+
+    def __init__(self, app, allowed: frozenset[str] = frozenset(LOOPBACK_NAMES)):
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+            if host_name(host) not in self.allowed:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                body = b"this web UI answers requests to its loopback address only (Host header refused)"
+                headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 400, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def app_kwargs(host: str, login: tuple[str, str] | None) -> dict:
+    """What Gradio's FastAPI app is made with: the Host check when keyless on loopback."""
+    if login is not None or not is_loopback(host):
+        return {}
+    from starlette.middleware import Middleware
+
+    return {"middleware": [Middleware(HostAllowList)]}
