@@ -35,20 +35,21 @@ def chat(url, engine, headers=None, timeout=60, **fields):
 
 @pytest.fixture
 def endless(engine, monkeypatch):
-    """The engine replies without end until its stream is closed, which is recorded."""
-    closed, calls = threading.Event(), []
+    """The engine replies without end (until `release` is set) or until its stream is closed."""
+    closed, calls, release = threading.Event(), [], threading.Event()
 
     def stream(messages, **kwargs):
         calls.append(messages)
         try:
-            while True:
+            while not release.is_set():
                 time.sleep(0.01)
                 yield "x"
         finally:
             closed.set()
 
     monkeypatch.setattr(engine, "stream", stream)
-    return closed, calls
+    yield closed, calls, release
+    release.set()
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::"])
@@ -134,7 +135,7 @@ def test_hopeless_requests_are_refused_before_tokenizing(engine, monkeypatch):
 
 
 def test_a_departed_non_streaming_client_stops_its_generation(engine, endless):
-    closed, calls = endless
+    closed, calls, _ = endless
     app, serving = start(engine, default_max_tokens=4)
     with serving as url:
         with pytest.raises(httpx.ReadTimeout):
@@ -144,20 +145,27 @@ def test_a_departed_non_streaming_client_stops_its_generation(engine, endless):
 
 
 def test_a_departed_waiting_client_never_reaches_the_model(engine, endless):
-    closed, calls = endless
+    closed, calls, release = endless
     app, serving = start(engine, default_max_tokens=4)
+    queue, jobs = app.state.queue, []
+    submit = queue.submit
+    queue.submit = lambda generation: jobs.append(submit(generation)) or jobs[-1]
     with serving as url:
-        with engine.lock:  # busy: the request waits in the queue, its client gives up
-            with pytest.raises(httpx.ReadTimeout):
-                chat(url, engine, timeout=1.0)
-            assert app.state.queue.pending == 1
-        wait_until(lambda: app.state.queue.pending == 0, "the slot to be freed")
-    assert calls == []
+        first = threading.Thread(target=chat, args=(url, engine), kwargs={"timeout": 120})
+        first.start()
+        wait_until(lambda: len(calls) == 1, "the first request to generate")
+        with pytest.raises(httpx.ReadTimeout):  # the second waits behind it, and its client gives up
+            chat(url, engine, timeout=1.0)
+        wait_until(lambda: len(jobs) == 2 and jobs[1].cancelled.is_set(), "the second job to be cancelled")
+        release.set()  # the first reply ends; the worker comes to the second
+        first.join(timeout=120)
+        wait_until(lambda: queue.pending == 0, "the slot to be freed")
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_request_timeout_stops_the_generation(engine, endless, stream):
-    closed, _ = endless
+    closed, _, _ = endless
     app, serving = start(engine, default_max_tokens=4, request_timeout=0.5)
     with serving as url:
         reply = chat(url, engine, stream=stream)
