@@ -110,12 +110,13 @@ def main() -> None:
     source = facts_file if args.source == "facts" else DATA / args.kb / f"prose_{args.lang}.md"
     natural = natural_file(args.kb, args.lang, keep, work / "kb")
     template = [q for q in load_dataset_dir(build_command([facts_file], work / "facts-plain", model=None, seed=0,
-                                                          augment=False))[1] if q.get("set") != "natural"]
+                                                          augment=False, overwrite=True))[1]
+                if q.get("set") != "natural"]
     sets = dict(parse_override(s) for s in args.set)
     runs, started = [], time.strftime("%Y-%m-%d %H:%M")
     for config in args.configs.split(","):
         data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, augment=config == "aug",
-                                 heldout=[natural])
+                                 heldout=[natural], overwrite=True)  # this script's own scratch folder
         train, heldout = load_dataset_dir(data_dir)
         samples, natural_rows = len(train), [q for q in heldout if q.get("set") == "natural"]
         options = EvalOptions(hallucination=False)
@@ -131,7 +132,7 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             cfg = load_train_config(None, {"model": model, "seed": seed, **sets})
             tic = time.perf_counter()
-            result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True)
+            result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True, overwrite=True)
             seconds = time.perf_counter() - tic
             plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
             passes = evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, config)

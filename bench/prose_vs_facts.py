@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
     prose_heldout = load_dataset_dir(prose_dir)[1]
     results: dict = {"lang": args.lang, "limit": args.limit, **info, "scores": {}}
     for name, data_dir in (("facts", facts_dir), ("prose", prose_dir)):
-        run = train_run(load_train_config(None, overrides), data_dir, args.out / f"run-{name}", model_named="model" in overrides)
+        run = train_run(load_train_config(None, overrides), data_dir, args.out / f"run-{name}", model_named="model" in overrides,
+                        replace_same_kind=True)
         model, tokenizer = run.loaded.model, run.loaded.tokenizer
         on_facts = score(model, tokenizer, facts_heldout)
         on_prose = score(model, tokenizer, prose_heldout)

@@ -46,14 +46,18 @@ def data_build(
     seed: int = typer.Option(0, help="Seed of the sample shuffle and of the QA held-out split."),
     heldout: Optional[List[Path]] = typer.Option(None, "--heldout", help="Your own test questions (JSONL: question, answers, optional split dev/test): never trained on, scored as 'natural' beside the template held-out set (repeatable)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Also ask each fact with other words, other names of its subject and backwards, and add each subject's page and the documents' text (default on)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune data set (default: only an earlier data set is replaced)."),
+    limit: Optional[List[str]] = typer.Option(None, "--limit", help="Input bounds, e.g. --limit file_mb=512 --limit records=2000000 (keys: file_mb, records, line_kb, depth, unpacked_mb)."),
+    allow_outside: bool = typer.Option(False, "--allow-outside", help="Let a dataset_info.json name files outside its own folder."),
 ):
     """Knowledge -> training samples (paraphrased questions, full-sentence answers) + held-out questions."""
     from .commands.data import build_command
+    from .data.bounds import parse_limits
 
     build_command(files, out, model=model, seed=seed, fmt=format_, max_len=max_len, over_long=over_long,
                   heldout_ratio=heldout_ratio, datasets=dataset, generator_url=generator_url,
                   generator_model=generator_model, generator_key=generator_key, augment=augment,
-                  heldout=heldout)
+                  heldout=heldout, overwrite=overwrite, limits=parse_limits(limit), allow_outside=allow_outside)
 
 
 @data_app.command("show")
@@ -80,6 +84,7 @@ def train(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its newest checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in OUT, or an interrupted run's checkpoints (never done without it)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto: LoRA on a CPU, models of 50M+ parameters, 20+ steps; the first run of a model compiles for 30-60 s, cached)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based weights (.bin): unpickling can run code."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow a model directory's own Python code to run."),
@@ -91,7 +96,7 @@ def train(
                            compile=compile_, allow_pickle=allow_pickle or None,
                            trust_remote_code=trust_remote_code or None)
     train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides,
-                  resume=resume)
+                  resume=resume, overwrite=overwrite)
 
 
 @app.command("eval")
@@ -109,13 +114,15 @@ def eval_(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge base to retrieve from: a run, a built dataset or facts JSONL (default: the run's own)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Questions answered per batch."),
     out: Optional[Path] = typer.Option(None, help="Where to write answers, metrics and reports (default RUN/eval)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune evaluation (default: only an earlier evaluation is replaced)."),
 ):
     """Did it learn, did it forget, would RAG do better: held-out accuracy and overlap metrics, perplexity,
     retrieval, probe and hallucination passes; JSON, Markdown and HTML reports. Prints `accuracy: NN.N% (k/n)`."""
     from .commands.evaluate import EvalOptions, eval_command
 
     options = EvalOptions(questions=questions, base=base, rag=rag, top_k=top_k, probes=probes,
-                          hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size)
+                          hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size,
+                          overwrite=overwrite)
     eval_command(run, model, out, options, runs=runs)
 
 
@@ -140,7 +147,11 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, help="TCP port."),
     api_key: Optional[str] = typer.Option(None, envvar="KNOWTUNE_API_KEY",
-                                          help="Require 'Authorization: Bearer KEY' (or set KNOWTUNE_API_KEY)."),
+                                          help="Require 'Authorization: Bearer KEY' (or set KNOWTUNE_API_KEY; visible in `ps` when given here)."),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", envvar="KNOWTUNE_API_KEY_FILE", help="Read the API key from this file's first line."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow serving beyond loopback without an API key."),
+    allow_host: Optional[List[str]] = typer.Option(None, "--allow-host", help="A Host name accepted besides loopback ones when serving on loopback without a key (repeatable)."),
+    request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds a request may take, queueing included; then it is stopped."),
     max_tokens: int = typer.Option(1024, help="Largest max_tokens a request may ask for."),
     max_prompt_tokens: int = typer.Option(4096, help="Longest prompt accepted, in tokens."),
     max_body_bytes: int = typer.Option(1_000_000, help="Largest request body accepted."),
@@ -149,11 +160,15 @@ def serve(
 ):
     """OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from .commands.serve import serve_command
-    from .serve.settings import ServeSettings
+    from .serve.settings import ServeSettings, read_secret
 
-    settings = ServeSettings(host=host, port=port, api_key=api_key, max_tokens=max_tokens,
-                             default_max_tokens=min(256, max_tokens), max_prompt_tokens=max_prompt_tokens,
-                             max_body_bytes=max_body_bytes, max_queue=max_queue, threads=threads)
+    if api_key_file is not None and api_key is not None and os.environ.get("KNOWTUNE_API_KEY") == api_key:
+        api_key = None  # a key file named on purpose wins over a key left in the environment
+    settings = ServeSettings(host=host, port=port, api_key=read_secret(api_key, api_key_file, field="--api-key"),
+                             max_tokens=max_tokens, default_max_tokens=min(256, max_tokens),
+                             max_prompt_tokens=max_prompt_tokens, max_body_bytes=max_body_bytes, max_queue=max_queue,
+                             threads=threads, request_timeout=request_timeout, insecure=insecure,
+                             allowed_hosts=tuple(allow_host or ()))
     serve_command(run, model, settings)
 
 
@@ -162,15 +177,25 @@ def webui(
     root: Path = typer.Option(Path("."), "--root", help="Working folder: data sets go to ROOT/data, runs to ROOT/runs."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(7860, help="TCP port."),
+    auth: Optional[str] = typer.Option(None, "--auth", envvar="KNOWTUNE_AUTH", help="Login USER:PASSWORD (or a token, user 'knowtune'); required beyond loopback. Prefer the environment variable: arguments show in `ps`."),
+    auth_file: Optional[Path] = typer.Option(None, "--auth-file", envvar="KNOWTUNE_AUTH_FILE", help="Read the login from this file's first line."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow listening beyond loopback without a login."),
 ):
     """Web UI (Gradio): build data, train with any method (runs the CLI), evaluate, chat."""
     import importlib.util
 
+    from .serve.settings import read_secret
+    from .serve.webui.access import check_exposure, parse_login
+
+    if auth_file is not None and auth is not None and os.environ.get("KNOWTUNE_AUTH") == auth:
+        auth = None  # a file named on purpose wins over a login left in the environment
+    login = parse_login(read_secret(auth, auth_file, field="--auth"))
+    check_exposure(host, login, insecure)
     if importlib.util.find_spec("gradio") is None:
         raise KnowtuneError("the web UI needs gradio: pip install 'knowtune[serve]'", field="webui")
     from .serve.webui import launch
 
-    launch(root, host=host, port=port)
+    launch(root, host=host, port=port, login=login)
 
 
 @app.command()
@@ -181,11 +206,12 @@ def demo(
     out: Optional[Path] = typer.Option(None, help="Run directory (default runs/demo-LANG)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto, see `knowtune train --help`)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key, e.g. --set epochs=3."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT and data/hainan-LANG even when they are not an earlier demo's."),
 ):
     """The whole job on the bundled Hainan encyclopedia: build, score before, fine-tune, score after."""
     from .commands.demo import demo_command
 
-    demo_command(lang, model, method, out, _overrides(set_, compile=compile_))
+    demo_command(lang, model, method, out, _overrides(set_, compile=compile_), overwrite=overwrite)
 
 
 @app.command()
@@ -194,11 +220,12 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
     format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer) or gguf (llama.cpp file, Llama models)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf also q8_0."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune export (default: only an earlier export is replaced)."),
 ):
     """Merge a run's adapter into its base model and save it as a standalone model."""
     from .commands.export import export_command
 
-    export_command(run, out, format_, dtype)
+    export_command(run, out, format_, dtype, overwrite=overwrite)
 
 
 @app.command()
@@ -209,12 +236,13 @@ def compare(
     model: Optional[str] = typer.Option(None, help="Preset, model directory or .gguf (default smollm2-135m)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="One learning rate for every method (default: each method's own)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="A training key for all (--set epochs=1) or one method's parameter (--set lora.r=8)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune bake-off (default: only an earlier bake-off is replaced)."),
 ):
     """Bake-off: train each method on the same data and budget, each in its own process; one table
     (Markdown, JSON, bar chart) of trainable params, time, tokens/s, peak memory, loss, accuracy, adapter size."""
     from .commands.bakeoff import compare_methods_command
 
-    compare_methods_command(methods_, data, out, model, _overrides(set_, learning_rate=lr))
+    compare_methods_command(methods_, data, out, model, _overrides(set_, learning_rate=lr), overwrite=overwrite)
 
 
 @app.command()

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..config import KnowtuneError, TrainConfig, load_train_config
-from ..config.fsutil import atomic_dir
+from ..config.fsutil import atomic_dir, check_output
 from ..data import load_dataset_dir
 from ..eval.bakeoff_table import write_table
 from ..methods import get_method, method_names
@@ -117,11 +117,13 @@ def bakeoff(methods: list[str], base: TrainConfig, params: dict[str, dict],
             "base": base_result, "rows": rows}
 
 
-def compare_methods_command(methods: str, data: str, out: Path, model: str | None, overrides: dict) -> dict:
+def compare_methods_command(methods: str, data: str, out: Path, model: str | None, overrides: dict,
+                            overwrite: bool = False) -> dict:
     names = parse_methods(methods)
+    check_output(out, "bakeoff", overwrite=overwrite)
     shared, params = split_overrides({**overrides, **({"model": model} if model else {})}, names)
     base = load_train_config(None, shared)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="bakeoff", overwrite=overwrite) as tmp:
         data_dir = prepare_data(data, tmp)  # built once: every method sees the same samples and questions
         samples, heldout = load_dataset_dir(data_dir)
         base = choose_model(base, heldout, model_named="model" in shared)

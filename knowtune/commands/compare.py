@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..config import KnowtuneError, load_train_config
-from ..config.fsutil import atomic_dir
+from ..config.fsutil import atomic_dir, check_output
 from ..data import HELDOUT_FILE
 from ..eval import load_questions
 from ..eval.compare_report import build_comparison
@@ -47,6 +47,8 @@ def compare_command(runs: str, out: Path | None, options: EvalOptions) -> dict:
     paths = parse_runs(runs)
     precheck(paths, options)
     out = out or paths[0].parent / ("compare-" + "-".join(p.name for p in paths))
+    for target, kind in [(out, "comparison"), *((p / "eval", "eval") for p in paths)]:
+        check_output(target, kind, overwrite=options.overwrite)  # before the first model loads
     base_cache: dict = {}  # runs of one base model on one question set share its base passes
     results, train_info = {}, {}
     for name, path in zip(run_names(paths), paths):
@@ -55,7 +57,7 @@ def compare_command(runs: str, out: Path | None, options: EvalOptions) -> dict:
         info = path / RUN_FILE
         train_info[name] = json.loads(info.read_text()) if info.is_file() else {}
     doc = build_comparison(f"knowtune eval: {', '.join(results)}", results, train_info)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="comparison", overwrite=options.overwrite) as tmp:
         write_reports(tmp, {"runs": results}, doc)
     console.print(f"comparison: {out / 'report.html'}")
     return {"runs": results}

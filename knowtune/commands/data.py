@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import DEFAULT_MODEL, KnowtuneError
+from ..config.fsutil import check_output
 from ..data import STATS_FILE, write_dataset
 from ..data.build import HELDOUT_FILE, PRETRAIN_FILE, TRAIN_FILE, build_dataset
 from ..data.formats import load_inputs
@@ -36,14 +37,16 @@ def build_command(files: list[Path], out: Path, *, model: str | None, seed: int,
                   max_len: int | None = None, over_long: str = "drop", heldout_ratio: float = 0.1,
                   datasets: list[str] | None = None, generator_url: str | None = None,
                   generator_model: str | None = None, generator_key: str | None = None,
-                  augment: bool = True, heldout: list[Path] | None = None) -> Path:
+                  augment: bool = True, heldout: list[Path] | None = None, overwrite: bool = False,
+                  limits: InputLimits | None = None, allow_outside: bool = False) -> Path:
     if max_len is not None and max_len <= 0:
         raise KnowtuneError(f"must be > 0, got {max_len}", field="--max-len")
     if over_long not in ("drop", "truncate"):
         raise KnowtuneError(f"must be drop or truncate, got {over_long!r}", field="--over-long")
     if generator_url and not generator_model:
         raise KnowtuneError("--generator-url needs --generator-model", field="--generator-model")
-    inputs = load_inputs(files, fmt, datasets=datasets)
+    check_output(out, "dataset", overwrite=overwrite)  # before any reading: a refusal costs nothing
+    inputs = load_inputs(files, fmt, datasets=datasets, limits=limits, allow_outside=allow_outside)
     generator = None
     if generator_url:
         from ..data.prose.generator import openai_generator
@@ -68,7 +71,7 @@ def build_command(files: list[Path], out: Path, *, model: str | None, seed: int,
     for note in inputs.notes:
         console.print(f"[yellow]note: {note}[/yellow]")
     sources = [f"{s['path']} ({s['format']}, {s['records']} records)" for s in inputs.sources]
-    path = write_dataset(built, out, sources=sources)
+    path = write_dataset(built, out, sources=sources, overwrite=overwrite)
     print_stats(dict(built.stats, sources=sources), title=f"built {path}")
     return path
 

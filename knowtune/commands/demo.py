@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..config import DEFAULT_MODEL, MULTILINGUAL_MODEL, KnowtuneError, load_train_config
+from ..config.fsutil import check_output, write_marker
 from ..data import build_samples, load_dataset_dir, load_facts, write_dataset
 from ..data.heldout import load_heldout_questions
 from ..eval import accuracy_line
@@ -19,7 +20,7 @@ from ..eval.suite import evaluate_model
 from ..methods import get_method
 from ..models import load_model
 from ..train.recipe import resolve_recipe
-from ..train.run import base_dtype, train_run
+from ..train.run import RUN_KIND, base_dtype, train_run
 from .data import print_stats
 from .evaluate import demo_plan, progress_bar
 
@@ -39,12 +40,17 @@ def natural_questions(lang: str) -> list[dict]:
     return load_heldout_questions(path) if path.is_file() else []
 
 
-def demo_command(lang: str, model: str | None, method: str, out: Path | None, overrides: dict) -> dict:
+def demo_command(lang: str, model: str | None, method: str, out: Path | None, overrides: dict,
+                 overwrite: bool = False) -> dict:
     start = time.perf_counter()
     timings: dict[str, float] = {}
     facts_file = kb_facts(lang)
     model = model or (DEFAULT_MODEL if lang == "en" else MULTILINGUAL_MODEL)
     out = out or Path("runs") / f"demo-{lang}"
+    data_out = Path("data") / f"hainan-{lang}"
+    # an earlier demo's run and data set are replaced; anything else needs --overwrite, checked up front
+    check_output(out, RUN_KIND, overwrite=overwrite)
+    check_output(data_out, "dataset", overwrite=overwrite, field="data")
     cfg = resolve_recipe(load_train_config(None, {"model": model, "method": method, **overrides}))
     method_obj = get_method(cfg.method)
     method_obj.parse_params(cfg.params)
@@ -52,7 +58,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     console.rule(f"[bold]1/5 building the training set[/bold] from {facts_file.name}")
     tic = time.perf_counter()
     data_dir = write_dataset(build_samples(load_facts([facts_file]), natural=natural_questions(lang)),
-                             Path("data") / f"hainan-{lang}", sources=[str(facts_file)])
+                             data_out, sources=[str(facts_file)], overwrite=overwrite)
     samples, heldout = load_dataset_dir(data_dir)
     from json import loads
 
@@ -77,7 +83,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
 
     console.rule(f"[bold]3/5 fine-tuning[/bold] with {cfg.method}")
     tic = time.perf_counter()
-    result = train_run(cfg, data_dir, out, loaded=loaded)
+    result = train_run(cfg, data_dir, out, loaded=loaded, overwrite=overwrite, replace_same_kind=True)
     timings["train"] = time.perf_counter() - tic
 
     console.rule("[bold]4/5 asking the fine-tuned model[/bold] the same questions")
@@ -103,6 +109,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     metrics = {"before": before, "after": after, "timings_s": {k: round(v, 1) for k, v in timings.items()},
                "train": stats.to_dict(), "config": cfg.to_dict(), **results}
     write_answers(result.path / "eval", passes)
+    write_marker(result.path / "eval", "eval")  # so that `knowtune eval --run` may replace it
     write_reports(result.path, metrics, build_report(f"knowtune demo: Hainan ({lang})", results, passes,
                                                      stats.losses))
     probe = results["forgetting"]

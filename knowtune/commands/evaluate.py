@@ -14,7 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..config import KnowtuneError, TrainConfig, load_train_config
-from ..config.fsutil import atomic_dir
+from ..config.fsutil import atomic_dir, check_output
 from ..data import HELDOUT_FILE
 from ..eval import accuracy_line, answer_questions, load_questions, summarise
 from ..eval.full_report import acc, build_report, pct
@@ -40,6 +40,7 @@ class EvalOptions:
     unanswerable: Path | None = None
     kb: Path | None = None
     batch_size: int = 32
+    overwrite: bool = False
 
     def validate(self) -> None:
         if self.top_k < 1:
@@ -125,6 +126,7 @@ def plan_info(plan: EvalPlan, questions_file: Path | str, options: EvalOptions) 
 
 def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None = None) -> dict:
     check_run(run)
+    check_output(out, "eval", overwrite=options.overwrite)  # before any model loads
     questions_file = options.questions or run / HELDOUT_FILE
     questions = load_questions(questions_file)
     kb = knowledge_of_path(options.kb) if options.kb else knowledge_of_run(run)
@@ -148,7 +150,7 @@ def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None
     results = combine(passes, info)
     losses = run_info.get("train", {}).get("losses")
     doc = build_report(f"knowtune eval: {run.name}", results, passes, losses)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="eval", overwrite=options.overwrite) as tmp:
         write_answers(tmp, passes)
         write_reports(tmp, results, doc)
     show(results, out)
@@ -175,12 +177,14 @@ def eval_model(model: str, options: EvalOptions, out: Path | None) -> dict:
     plan = make_plan(questions, kb, TrainConfig().system_prompt, options)
     from ..models import load_model
 
+    if out is not None:
+        check_output(out, "eval", overwrite=options.overwrite)  # before the model loads
     loaded = load_model(model)
     out = out or Path("eval") / loaded.name
     passes = {"model": evaluate_model(loaded.model, loaded.tokenizer, plan, "model", progress_bar)}
     results = combine(passes, {"model": model, **plan_info(plan, options.questions, options)}, tuned=False)
     doc = build_report(f"knowtune eval: {loaded.name}", results, passes)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="eval", overwrite=options.overwrite) as tmp:
         write_answers(tmp, passes)
         write_reports(tmp, results, doc)
     show(results, out)

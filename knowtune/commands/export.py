@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..config import KnowtuneError
-from ..config.fsutil import atomic_dir
+from ..config.fsutil import atomic_dir, check_output
 from ..export import EXPORT_FILE, GGUF_TYPES, merge_run, save_hf, template_with_system, write_gguf
 from ..export.gguf_writer import check_gguf_supported, source_pre_tokenizer
 from ..export.hf import HF_DTYPES, export_info
@@ -27,14 +27,15 @@ def check_export_args(fmt: str, dtype: str) -> None:
         raise KnowtuneError(f"{fmt} export takes {', '.join(FORMATS[fmt])}, not {dtype!r}", field="--dtype")
 
 
-def export_command(run: Path, out: Path, fmt: str = "hf", dtype: str = "float32") -> Path:
+def export_command(run: Path, out: Path, fmt: str = "hf", dtype: str = "float32", overwrite: bool = False) -> Path:
     """Everything checked before the output directory is touched; then written whole or not at all."""
     check_export_args(fmt, dtype)
     check_run(run)
+    check_output(out, "export", overwrite=overwrite)
     merged = merge_run(run, run / ADAPTER_DIR)
     if fmt == "gguf":
         check_gguf_supported(merged.model.config)  # refuse before writing anything
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="export", overwrite=overwrite) as tmp:
         if fmt == "hf":
             save_hf(merged, tmp, dtype)
         else:

@@ -21,9 +21,9 @@ def serve_command(run: Path | None, model: str | None, settings) -> None:
         raise KnowtuneError("give exactly one of --run or --model", field="--run")
     if run is not None and not (run / "adapter").is_dir():
         raise KnowtuneError("not a run directory (no adapter/)", file=str(run), field="--run")
-    if not settings.loopback_only and settings.api_key is None:
-        console.print(f"[yellow]warning: serving on {settings.host} without --api-key: anyone who can "
-                      f"reach this port can use the model[/yellow]")
+    if not settings.loopback_only and settings.api_key is None:  # only with --insecure
+        console.print(f"[yellow]warning: serving on {settings.host} without an API key (--insecure): anyone "
+                      f"who can reach this port can use the model[/yellow]")
     if settings.threads is not None:
         import torch
 

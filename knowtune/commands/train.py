@@ -13,7 +13,7 @@ console = Console()
 
 
 def train_command(data: str, out: Path, config: Path | None, overrides: dict, *, model_named: bool,
-                  resume: bool = False):
+                  resume: bool = False, overwrite: bool = False):
     cfg = load_train_config(config, overrides)
     from ..config.yamlfile import load_yaml
     from ..methods import get_method
@@ -23,7 +23,8 @@ def train_command(data: str, out: Path, config: Path | None, overrides: dict, *,
     if config:  # the file's own params first, so their errors name its lines
         method.parse_params(yaml_keys.get("params") or {}, file=str(config), lines=lines)
     method.parse_params(cfg.params)
-    result = train_run(cfg, data, out, model_named=model_named or "model" in yaml_keys, resume=resume)
+    result = train_run(cfg, data, out, model_named=model_named or "model" in yaml_keys, resume=resume,
+                       overwrite=overwrite)
     stats = result.stats
     if not result.is_main_process:
         return result

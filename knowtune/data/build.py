@@ -200,9 +200,9 @@ def count_tokens(built: BuiltDataset, tokenize: Callable[[str], int]) -> None:
         built.stats["pretrain_tokens"] = sum(tokenize(t["text"]) for t in built.pretrain)
 
 
-def write_dataset(built: BuiltDataset, out: str | Path, *, sources: list[str]) -> Path:
+def write_dataset(built: BuiltDataset, out: str | Path, *, sources: list[str], overwrite: bool = False) -> Path:
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="dataset", overwrite=overwrite) as tmp:
         write_jsonl(tmp / TRAIN_FILE, built.train)
         write_jsonl(tmp / HELDOUT_FILE, built.heldout)
         write_jsonl(tmp / KNOWLEDGE_FILE, (f.to_dict() for f in built.facts))

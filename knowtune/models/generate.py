@@ -14,6 +14,16 @@ from typing import Iterator
 from .allocator import mapping_allowed
 from .load import stop_token_ids
 
+MIN_TEMPERATURE = 1e-2
+"""Below this, sampling is greedy decoding: its limit as the temperature goes to 0, and
+dividing logits by a tinier number overflows them to inf and the probabilities to NaN."""
+
+
+def sampling_args(temperature: float, top_p: float) -> dict:
+    if temperature >= MIN_TEMPERATURE:
+        return dict(do_sample=True, temperature=temperature, top_p=top_p)
+    return dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+
 
 def render_prompt(tokenizer, messages: list[dict]) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -76,8 +86,7 @@ def generate_batch(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
             chunk = order[start:start + batch_size]
             enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
-            sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 \
-                else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+            sampling = sampling_args(temperature, top_p)
             with _generating(model, bf16):
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stops,
                                      pad_token_id=tokenizer.pad_token_id, **sampling)
@@ -133,8 +142,7 @@ def stream_generate(model, tokenizer, prompt: str, *, max_new_tokens: int = 256,
     stats.prompt_tokens = prompt_len
     stops = stop_token_ids(tokenizer)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 \
-        else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    sampling = sampling_args(temperature, top_p)
     cancel = threading.Event()
     errors: list[BaseException] = []
 

@@ -95,7 +95,7 @@ def convert_gguf(gguf: Path, target: Path) -> None:
         ensure_chat_template(tokenizer)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        with atomic_dir(target) as tmp:
+        with atomic_dir(target, kind="model-cache", overwrite=True) as tmp:  # our own cache folder
             plain.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
             (tmp / "knowtune_source.json").write_text(json.dumps({"gguf": str(gguf)}) + "\n")

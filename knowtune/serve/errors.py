@@ -18,8 +18,9 @@ log = logging.getLogger("knowtune.serve")
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None):
+                 param: str | None = None, code: str | None = None, headers: dict | None = None):
         super().__init__(message)
+        self.headers = headers
         self.status = status
         self.message = message
         self.type = type
@@ -30,7 +31,7 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else self.headers
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
@@ -43,9 +44,14 @@ def body_too_large(limit: int) -> ApiError:
     return ApiError(413, f"request body is larger than {limit} bytes", code="request_too_large")
 
 
-def queue_full() -> ApiError:
-    return ApiError(429, "the server is busy: too many requests are waiting; retry later",
-                    type="rate_limit_error", code="queue_full")
+def queue_full(retry_after: int = 1) -> ApiError:
+    return ApiError(429, f"the server is busy: too many requests are waiting; retry in {retry_after} s",
+                    type="rate_limit_error", code="queue_full", headers={"Retry-After": str(retry_after)})
+
+
+def timed_out(seconds: float) -> ApiError:
+    return ApiError(504, f"the reply took longer than this server's limit of {seconds:g} s",
+                    type="server_error", code="timeout")
 
 
 def validation_error(err: RequestValidationError) -> ApiError:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
@@ -51,17 +53,31 @@ class GenerationQueue:
         self._admitted = 0
         self._count_lock = threading.Lock()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knowtune-generate")
+        self._average_seconds = 1.0  # of recent generations: what Retry-After tells a refused client
 
     @property
     def pending(self) -> int:
         """Requests admitted and not yet finished: the running one plus those waiting."""
         return self._admitted
 
+    @property
+    def full(self) -> bool:
+        return self._admitted >= self.capacity
+
+    def retry_after(self) -> int:
+        """Seconds until a slot is likely free: about one generation, 1 to 60."""
+        return min(60, max(1, math.ceil(self._average_seconds)))
+
+    def refuse_if_full(self) -> None:
+        """The cheap check made before a request is rendered and tokenized."""
+        if self.full:
+            raise queue_full(self.retry_after())
+
     def submit(self, generation: Generation) -> Job:
         """Queue a generation for the calling event loop, or raise a 429 ApiError when full."""
         with self._count_lock:
             if self._admitted >= self.capacity:
-                raise queue_full()
+                raise queue_full(self.retry_after())
             self._admitted += 1
         job = Job(asyncio.get_running_loop())
         try:
@@ -76,9 +92,10 @@ class GenerationQueue:
 
     def _run(self, job: Job, generation: Generation) -> None:
         final: tuple[str, object] = ("done", None)
+        started = time.monotonic()
         try:
             if job.cancelled.is_set():
-                return
+                return  # its client left (or timed out) while it waited: the slot frees at once
             stats = GenerationStats()
             with contextlib.closing(generation(stats)) as pieces:
                 for text in pieces:
@@ -86,6 +103,7 @@ class GenerationQueue:
                         break  # closing the stream stops the model before the next job starts
                     job.put("text", text)
             final = ("done", stats)
+            self._average_seconds = 0.8 * self._average_seconds + 0.2 * (time.monotonic() - started)
         except Exception as err:  # reported to the request, which answers with an error body
             final = ("error", err)
         finally:

@@ -11,6 +11,8 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..models.generate import MIN_TEMPERATURE
+
 MAX_STOPS = 4
 MAX_STOP_CHARS = 200
 
@@ -42,13 +44,19 @@ class SamplingRequest(BaseModel):
 
     model: str = Field(max_length=256)
     max_tokens: Optional[int] = Field(None, ge=1)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, ge=0.0, le=1.0)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, allow_inf_nan=False)
+    top_p: float = Field(1.0, ge=0.0, le=1.0, allow_inf_nan=False)
     seed: Optional[int] = Field(None, ge=-(2**63), le=2**64 - 1)  # what torch.manual_seed takes
     stop: Union[str, list[str], None] = None
     stream: bool = False
     stream_options: Optional[StreamOptions] = None
     n: int = Field(1, ge=1, le=1, description="only one choice per request")
+
+    @field_validator("temperature")
+    @classmethod
+    def _greedy_when_tiny(cls, temperature):
+        # a tiny positive temperature would overflow the logits (NaN): it means greedy
+        return temperature if temperature >= MIN_TEMPERATURE else 0.0
 
     @field_validator("stop")
     @classmethod

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from ..config import KnowtuneError
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,12 @@ class ServeSettings:
     """Requests that may wait while one is generating; more are refused with 429."""
     threads: int | None = None
     """torch CPU threads (None: torch's default). 1 suits tiny models on a busy machine."""
+    request_timeout: float = 300.0
+    """Seconds a request may take, waiting in the queue included; then it is stopped."""
+    insecure: bool = False
+    """Allow serving beyond loopback without an API key."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names accepted, besides loopback ones, by a keyless loopback server (behind a proxy)."""
 
     def __post_init__(self):
         for f in fields(self):
@@ -41,10 +52,53 @@ class ServeSettings:
                                 f"{self.max_tokens}", field="--max-tokens")
         if self.api_key is not None and not self.api_key.strip():
             raise KnowtuneError("must not be empty", field="--api-key")
+        if not (math.isfinite(self.request_timeout) and self.request_timeout > 0):
+            raise KnowtuneError(f"must be > 0 seconds, got {self.request_timeout}", field="--request-timeout")
+        if not self.loopback_only and self.api_key is None and not self.insecure:
+            raise KnowtuneError(f"refusing to serve on {self.host} without an API key: anyone who reaches the "
+                                f"port could use the model. Set KNOWTUNE_API_KEY (or --api-key-file), or pass "
+                                f"--insecure", field="--host")
 
     @property
     def loopback_only(self) -> bool:
-        return self.host in ("127.0.0.1", "localhost", "::1")
+        return is_loopback(self.host)
+
+    @property
+    def host_allow_list(self) -> frozenset[str] | None:
+        """Host names a request may name, or None for any.
+
+        A keyless server on loopback is still reachable from a web page through DNS
+        rebinding (evil.example resolving to 127.0.0.1): the browser then sends
+        `Host: evil.example`, which this list refuses. A key makes the check needless.
+        """
+        if self.api_key is not None or not self.loopback_only:
+            return None
+        return frozenset(LOOPBACK_NAMES) | {h.lower() for h in self.allowed_hosts}
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def read_secret(value: str | None, file: Path | None, *, field: str) -> str | None:
+    """A key or password given directly or in a file (first line; a file keeps it out of `ps`)."""
+    if file is None:
+        return value
+    if value is not None:
+        raise KnowtuneError(f"give the secret or {field}-file, not both", field=field)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise KnowtuneError(f"cannot read ({type(err).__name__})", file=str(file), field=f"{field}-file") from None
+    secret = text.strip().split("\n", 1)[0].strip() if text.strip() else ""
+    if not secret:
+        raise KnowtuneError("is empty", file=str(file), field=f"{field}-file")
+    return secret
 
 
 def _flag(name: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import yaml
 from rich.console import Console
 
 from ..config import MULTILINGUAL_MODEL, KnowtuneError, TrainConfig
+from ..config.fsutil import check_output, marker_kind, remove_output, replace_dir, write_marker
 from ..data.jsonl import write_jsonl
 from ..data import (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE, build_samples, load_dataset_dir, load_facts,
                     write_dataset)
@@ -29,6 +29,7 @@ from .replay import replay_samples
 console = Console(stderr=True)
 ADAPTER_DIR = "adapter"
 RUN_FILE = "run.json"
+RUN_KIND = "run"
 REPLAY_FILE = "replay.jsonl"
 
 
@@ -115,21 +116,23 @@ def partial_dir(out: Path) -> Path:
 
 def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_named: bool = True,
               loaded: LoadedModel | None = None, quiet: bool = False, resume: bool = False,
-              accelerator=None) -> TrainedRun:
+              accelerator=None, overwrite: bool = False, replace_same_kind: bool = False) -> TrainedRun:
     """Train and write the run directory; only the main process writes.
 
     The run is built in `.NAME.partial` (checkpoints included) and renamed to NAME when
     complete: an interrupted run never appears under its final name, and `resume`
-    continues from the newest checkpoint in the partial directory.
+    continues from the newest checkpoint in the partial directory. An existing run (or an
+    interrupted one's checkpoints) is replaced only with `overwrite` (`replace_same_kind`: a
+    knowtune run may be replaced without it, as the demo does with its own).
     """
-    out = Path(out)
+    out = check_output(out, RUN_KIND, overwrite=overwrite, replace_same_kind=replace_same_kind)
     work = partial_dir(out)
     accelerator = accelerator or make_accelerator(cfg.precision)
     main = accelerator.is_main_process
     if main:
-        if work.exists() and not (resume and latest_checkpoint(work)):
-            shutil.rmtree(work)
+        _clear_partial(work, resume=resume, overwrite=overwrite)
         work.mkdir(parents=True, exist_ok=True)
+        write_marker(work, RUN_KIND)
     accelerator.wait_for_everyone()
     try:
         data_dir = prepare_data(data, work) if main else None
@@ -168,7 +171,8 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
                      state_dict=stats.full_state)
         write_run_files(work, cfg, data_dir, stats, summary)
         shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)
-        _replace(work, out)
+        check_output(out, RUN_KIND, overwrite=overwrite, replace_same_kind=replace_same_kind)
+        replace_dir(work, out)
     accelerator.wait_for_everyone()
     stats.full_state = None
     return TrainedRun(path=out, loaded=loaded, stats=stats, config=cfg, is_main_process=main)
@@ -184,15 +188,18 @@ def _broadcast(accelerator, value):
     return box[0]
 
 
-def _replace(work: Path, out: Path) -> None:
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(out, old)
-        os.rename(work, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(work, out)
+def _clear_partial(work: Path, *, resume: bool, overwrite: bool) -> None:
+    """Keep an interrupted run's checkpoints for --resume; remove them only with --overwrite."""
+    if not work.exists() and not work.is_symlink():
+        return
+    if resume and latest_checkpoint(work):
+        return
+    if latest_checkpoint(work) and not overwrite:
+        raise KnowtuneError("holds an interrupted run's checkpoints: add --resume to continue it, "
+                            "or --overwrite to start again", file=str(work))
+    if not overwrite and work.is_dir() and any(work.iterdir()) and marker_kind(work) != RUN_KIND:
+        raise KnowtuneError("exists and has no knowtune marker; use --overwrite to replace it", file=str(work))
+    remove_output(work)
 
 
 def write_run_files(run: Path, cfg: TrainConfig, data_dir: Path, stats: TrainStats, summary: str) -> None:

@@ -3,10 +3,12 @@ tables) and LLaMA-Factory data folders, detected from name and content or named 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...config import KnowtuneError
+from ..bounds import InputLimits, using
 from ..facts import Fact, load_facts
 from .conversations import PARSERS, Conversation
 from .detect import FORMATS, detect_format, folder_files
@@ -28,10 +30,17 @@ class Inputs:
     """What was skipped, to tell the user."""
 
 
-def load_inputs(paths: list[str | Path], fmt: str | None = None, *, datasets: list[str] | None = None) -> Inputs:
+def load_inputs(paths: list[str | Path], fmt: str | None = None, *, datasets: list[str] | None = None,
+                limits: InputLimits | None = None, allow_outside: bool = False) -> Inputs:
     """Read every path (file or folder) into one Inputs; a bad record raises KnowtuneError."""
     if fmt is not None and fmt not in FORMATS:
         raise KnowtuneError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", field="--format")
+    limits = dataclasses.replace(limits or InputLimits(), allow_outside=allow_outside)
+    with using(limits):
+        return _load_all(paths, fmt, datasets)
+
+
+def _load_all(paths: list[str | Path], fmt: str | None, datasets: list[str] | None) -> Inputs:
     inputs = Inputs()
     for path in map(Path, paths):
         kind = fmt or detect_format(path)

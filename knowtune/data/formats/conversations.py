@@ -5,6 +5,7 @@ Column and tag names default to LLaMA-Factory's; a dataset_info.json entry may r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ...config import KnowtuneError
@@ -71,14 +72,14 @@ class _Record:
     def fail(self, name: str, why: str):
         raise KnowtuneError(why, file=self.file, line=self.line, field=name)
 
-    def text(self, name: str, *, required: bool) -> str:
+    def text(self, name: str, *, required: bool, answer: bool = False) -> str:
         if name not in self.obj or self.obj[name] is None:
             if required:
                 self.fail(name, "missing required field")
             return ""
         value = self.obj[name]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)  # spreadsheets store numeric answers as numbers
+        if answer and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            value = str(value)  # spreadsheets store numeric answers as numbers; a question is never one
         if not isinstance(value, str):
             self.fail(name, f"must be a string, got {type(value).__name__}")
         if required and not value.strip():
@@ -105,7 +106,7 @@ def from_alpaca(obj: dict, file: str, line: int, columns: Columns = ALPACA_DEFAU
     prompt = rec.text(columns.prompt, required=True)
     query = rec.text(columns.query, required=False) if columns.query else ""
     messages.append({"role": "user", "content": f"{prompt}\n{query}" if query else prompt})
-    messages.append({"role": "assistant", "content": rec.text(columns.response, required=True)})
+    messages.append({"role": "assistant", "content": rec.text(columns.response, required=True, answer=True)})
     return Conversation(messages, file, line)
 
 
@@ -159,7 +160,7 @@ def from_qa(obj: dict, file: str, line: int) -> Conversation:
     q_key = next((lowered[k] for k in QA_QUESTION_KEYS if k in lowered), "question")
     a_key = next((lowered[k] for k in QA_ANSWER_KEYS if k in lowered), "answer")
     messages = [{"role": "user", "content": rec.text(q_key, required=True)},
-                {"role": "assistant", "content": rec.text(a_key, required=True)}]
+                {"role": "assistant", "content": rec.text(a_key, required=True, answer=True)}]
     return Conversation(messages, file, line)
 
 

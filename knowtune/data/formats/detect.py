@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...config import KnowtuneError
+from ..bounds import inside
 from .conversations import is_qa_record
 from .documents import DOCUMENT_SUFFIXES
 from .llamafactory import INFO_FILE
@@ -56,6 +57,9 @@ def folder_files(folder: Path) -> list[Path]:
     suffixes = DOCUMENT_SUFFIXES + TABLE_SUFFIXES
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    for path in files:  # a link out of the folder would read what its owner never meant to give
+        if not inside(folder, path):
+            raise KnowtuneError("a link to a file outside the input folder; not followed", file=str(path))
     if not files:
         raise KnowtuneError(f"no readable file in folder (looked for {' '.join(suffixes)})", file=str(folder))
     return files

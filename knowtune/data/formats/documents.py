@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...config import KnowtuneError
+from .. import bounds
 from .textfile import read_text
 
 DOCUMENT_SUFFIXES = (".md", ".markdown", ".txt", ".text", ".html", ".htm", ".docx", ".pdf")
@@ -67,6 +68,9 @@ def read_document(path: str | Path) -> Document:
               ".pdf": _pdf}.get(suffix, _plain_text)
     if not path.exists():
         raise KnowtuneError("file not found", file=str(path))
+    if not path.is_file():
+        raise KnowtuneError("not a file", file=str(path))
+    bounds.check_file_size(path)
     sections = reader(path)
     if not sections:
         raise KnowtuneError("empty document: no text found", file=str(path))
@@ -145,6 +149,7 @@ def _docx(path: Path) -> list[Section]:
         import docx
     except ImportError:
         raise KnowtuneError("reading .docx needs python-docx: pip install 'knowtune[docs]'", file=str(path)) from None
+    bounds.check_zip(path)  # a zip bomb is refused before python-docx unpacks it
     try:
         document = docx.Document(str(path))
     except Exception as err:  # python-docx raises zip, XML and package errors

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ...config import KnowtuneError
+from .. import bounds
 from .conversations import Columns, Conversation, Tags, from_alpaca, from_sharegpt
 from .tables import TABLE_SUFFIXES, read_records
 from .textfile import read_text
@@ -37,6 +38,9 @@ def read_dataset_info(path: str | Path, only: list[str] | None = None) -> Datase
     except json.JSONDecodeError as err:
         raise KnowtuneError(f"invalid JSON: {err.msg} (column {err.colno})", file=str(path),
                             line=err.lineno) from None
+    except RecursionError:
+        raise bounds.nested_too_deep(path) from None
+    bounds.check_depth(path, None, info)
     if not isinstance(info, dict):
         raise KnowtuneError("must be a JSON object of data set names to descriptions", file=str(path), line=1)
     for name in only or []:
@@ -104,15 +108,25 @@ class _Entry:
                             "records": count})
 
     def _files(self) -> list[Path]:
-        target = self.info_path.parent / str(self.entry["file_name"])
+        name = self.entry["file_name"]
+        if not isinstance(name, str) or not name.strip():
+            self.fail("file_name", "must be a file or folder name (string)")
+        folder = self.info_path.parent
+        target = folder / name
         if target.is_dir():
             files = sorted(p for p in target.iterdir() if p.suffix.lower() in TABLE_SUFFIXES)
             if not files:
                 self.fail("file_name", f"folder {target} holds no {', '.join(TABLE_SUFFIXES)} file")
-            return files
-        if not target.is_file():
+        elif target.is_file():
+            files = [target]
+        else:
             self.fail("file_name", f"points at a missing file: {target}")
-        return [target]
+        # confined to the info file's folder: a shared data folder must not read the rest of the disk
+        for path in files:
+            if not bounds.current().allow_outside and not bounds.inside(folder, path):
+                self.fail("file_name", f"{path} lies outside {folder} (links resolved); "
+                                       f"pass --allow-outside to read it")
+        return files
 
     def _columns(self, formatting: str) -> Columns:
         given = self.entry.get("columns") or {}

@@ -12,6 +12,7 @@ import io
 import json
 from pathlib import Path
 
+from .. import bounds
 from ..jsonl import read_jsonl
 from .textfile import read_text
 from ...config import KnowtuneError
@@ -46,14 +47,17 @@ def _read_json_array(path: Path) -> list[tuple[int, dict]]:
     """A JSON array of objects (a single object counts as one record); lines from the parser's offsets."""
     text = read_text(path)
     try:
-        json.loads(text)
+        whole = json.loads(text)
     except json.JSONDecodeError as err:
         raise KnowtuneError(f"invalid JSON: {err.msg} (column {err.colno})", file=str(path),
                             line=err.lineno) from None
+    except RecursionError:
+        raise bounds.nested_too_deep(path) from None
     decoder = json.JSONDecoder()
     start = len(text) - len(text.lstrip())
     if text[start:start + 1] == "{":
-        return [(_line_of(text, start), json.loads(text))]
+        bounds.check_depth(path, _line_of(text, start), whole)
+        return [(_line_of(text, start), whole)]
     if text[start:start + 1] != "[":
         raise KnowtuneError("must be a JSON array of objects", file=str(path), line=_line_of(text, start))
     rows = []
@@ -67,7 +71,9 @@ def _read_json_array(path: Path) -> list[tuple[int, dict]]:
         if not isinstance(obj, dict):
             raise KnowtuneError("each element must be a JSON object", file=str(path),
                                 line=_line_of(text, pos))
+        bounds.check_depth(path, _line_of(text, pos), obj)
         rows.append((_line_of(text, pos), obj))
+        bounds.check_records(path, len(rows), rows[-1][0])
         pos = end
 
 
@@ -86,6 +92,7 @@ def _read_csv(path: Path, *, delimiter: str) -> list[tuple[int, dict]]:
             cleaned = {k.strip(): v for k, v in record.items() if k is not None and v not in (None, "")}
             if cleaned:
                 rows.append((reader.line_num, cleaned))
+                bounds.check_records(path, len(rows), reader.line_num)
     except csv.Error as err:
         raise KnowtuneError(f"invalid CSV: {err}", file=str(path), line=reader.line_num) from None
     return rows
@@ -99,11 +106,57 @@ def _read_parquet(path: Path) -> list[tuple[int, dict]]:
     except ImportError:
         raise KnowtuneError("reading Parquet needs pyarrow: pip install 'knowtune[docs]'",
                             file=str(path)) from None
+    bounds.check_file_size(path)
     try:
+        bounds.check_records(path, pq.ParquetFile(path).metadata.num_rows)
+        bounds.check_unpacked(path, _parquet_unpacked_bytes(path))
         table = pq.read_table(path)
+    except KnowtuneError:
+        raise
     except Exception as err:  # pyarrow raises several types for a broken file
         raise KnowtuneError(f"not a readable Parquet file ({type(err).__name__})", file=str(path)) from None
-    return [(i, _plain(row)) for i, row in enumerate(table.to_pylist(), start=1)]
+    rows = [(i, _plain(row)) for i, row in enumerate(table.to_pylist(), start=1)]
+    for i, row in rows:
+        bounds.check_depth(path, i, row)
+    return rows
+
+
+def _parquet_unpacked_bytes(path: Path) -> int:
+    """What the file decodes to, measured without decoding it.
+
+    Parquet stores a repeated string once (dictionary encoding): a 1 MB file can decode to
+    tens of GB, and the footer's sizes count the encoded pages. Strings are therefore read
+    as dictionaries (compact), and their decoded size summed from the dictionary's lengths.
+    """
+    import pyarrow.parquet as pq
+
+    schema = pq.ParquetFile(path).schema
+    texts = [schema.column(i).path for i in range(len(schema)) if schema.column(i).physical_type == "BYTE_ARRAY"]
+    compact = pq.ParquetFile(path, read_dictionary=texts)
+    total = 0
+    for batch in compact.iter_batches(batch_size=256):
+        total += sum(_decoded_bytes(column) for column in batch.columns)
+        bounds.check_unpacked(path, total)
+    return total
+
+
+def _decoded_bytes(array) -> int:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        values = array.dictionary
+        if not (pa.types.is_string(values.type) or pa.types.is_binary(values.type)
+                or pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)):
+            return array.indices.nbytes + values.nbytes
+        lengths = pc.binary_length(values).take(array.indices)
+        return (pc.sum(lengths).as_py() or 0) + array.indices.nbytes
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _decoded_bytes(array.flatten()) + 8 * len(array)
+    if pa.types.is_struct(kind):
+        return sum(_decoded_bytes(child) for child in array.flatten())
+    return array.nbytes
 
 
 def _plain(row: dict) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...config import KnowtuneError
+from .. import bounds
 
 
 def read_text(path: str | Path) -> str:
@@ -13,6 +14,7 @@ def read_text(path: str | Path) -> str:
         raise KnowtuneError("file not found", file=str(path))
     if not path.is_file():
         raise KnowtuneError("not a file", file=str(path))
+    bounds.check_file_size(path)
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .access import app_kwargs, login_checker
 from .chat_tab import EngineCache, build_chat_tab
 from .data_tab import build_data_tab
 from .eval_tab import build_eval_tab
@@ -36,7 +37,9 @@ def build_app(root: Path):
     return app
 
 
-def launch(root: Path, host: str = "127.0.0.1", port: int = 7860) -> None:
+def launch(root: Path, host: str = "127.0.0.1", port: int = 7860, login: tuple[str, str] | None = None) -> None:
     app = build_app(root)
     app.queue(default_concurrency_limit=1).launch(server_name=host, server_port=port, share=False,
-                                                 show_error=True, inbrowser=False)
+                                                 show_error=True, inbrowser=False,
+                                                 auth=login_checker(login) if login else None,
+                                                 app_kwargs=app_kwargs(host, login))

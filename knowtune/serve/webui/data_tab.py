@@ -3,12 +3,11 @@ preview the samples and stats."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 from .jobs import run_to_end, shown_command
-from .workspace import Workspace, bundled_knowledge, dataset_preview
+from .workspace import Workspace, bundled_knowledge, check_name, dataset_preview
 
 
 def build_args(files: list[str], out: Path) -> list[str]:
@@ -31,8 +30,10 @@ def build_data_tab(gr, workspace: Workspace):
     samples = gr.Dataframe(headers=["question", "answer"], label="samples", interactive=False, wrap=True)
 
     def build_dataset(knowledge_value, upload_value, name_value):
-        if not name_value or not re.fullmatch(r"[\w.-]+", name_value):
-            raise gr.Error("give a data set name of letters, digits, '-', '_' or '.'")
+        try:
+            check_name(name_value, "data set")
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
         source = upload_value or knowledge_value
         if not source:
             raise gr.Error("choose a knowledge file or upload one")

@@ -12,11 +12,11 @@ from ...config import DEFAULT_MODEL, TrainConfig
 from ...methods import get_method, method_names
 from .forms import FormField, form_fields, param_overrides, shown_value
 from .jobs import JobSlot
-from .workspace import Workspace, training_log
+from .workspace import Workspace, check_name, training_log
 
 
 def train_args(data: str, model: str, method: str, run: Path, epochs: float | None, lr: float | None,
-               batch_size: int, overrides: list[str]) -> list[str]:
+               batch_size: int, overrides: list[str], overwrite: bool = False) -> list[str]:
     """The `knowtune train` arguments of a filled form; empty epochs or rate are left to the recipe."""
     args = ["train", "--data", data, "--out", str(run), "--model", model, "--method", method,
             "--set", f"batch_size={int(batch_size)}"]
@@ -26,6 +26,8 @@ def train_args(data: str, model: str, method: str, run: Path, epochs: float | No
         args += ["--lr", f"{lr:g}"]
     for option in overrides:
         args += ["--set", option]
+    if overwrite:
+        args.append("--overwrite")
     return args
 
 
@@ -72,6 +74,7 @@ def build_train_tab(gr, workspace: Workspace, slot: JobSlot):
         lr = gr.Number(label="learning rate", value=defaults.learning_rate, elem_id="train-lr",
                        info="Empty: the rate measured for the method on this model.")
         batch_size = gr.Number(label="batch size", value=defaults.batch_size, precision=0)
+        replace = gr.Checkbox(label="replace an existing run of this name", value=False, elem_id="train-replace")
     for name in method_names():
         spec = get_method(name)
         fields = form_fields(spec.params_cls)
@@ -97,11 +100,13 @@ def build_train_tab(gr, workspace: Workspace, slot: JobSlot):
     all_components = [c for n in method_names() for c in forms[n][2]]
 
     def start_training(data_value, model_value, run_value, method_value, epochs_value, lr_value, batch_value,
-                       *param_values):
+                       replace_value, *param_values):
         if not data_value:
             raise gr.Error("choose a data set (build one in the Data tab) or give a facts file")
-        if not run_value or "/" in run_value:
-            raise gr.Error("give a run name without slashes")
+        try:
+            check_name(run_value, "run")
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
         offset = 0
         for name in method_names():
             fields = forms[name][1]
@@ -110,10 +115,10 @@ def build_train_tab(gr, workspace: Workspace, slot: JobSlot):
             offset += len(fields)
         run = workspace.runs_root / run_value
         args = train_args(data_value, model_value, method_value, run, epochs_value, lr_value, batch_value,
-                          overrides)
+                          overrides, overwrite=bool(replace_value))
         return slot.launch(gr, args, workspace.logs_root / f"train-{run_value}.log", workspace.root)
 
-    start.click(start_training, [data, model, run_name, method, epochs, lr, batch_size, *all_components],
+    start.click(start_training, [data, model, run_name, method, epochs, lr, batch_size, replace, *all_components],
                 [command, status])
 
     def stop_training():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from ...train.loop import PROGRESS_FILE
 from ...train.run import ADAPTER_DIR, partial_dir
 
 BUNDLED_KB = Path(__file__).resolve().parents[2] / "data" / "hainan"
+# A data set or run name: one folder directly under data/ or runs/. It may not start with a
+# dot: ".", ".." and hidden names would be the folder itself, its parent, or knowtune's own files.
+NAME_PATTERN = re.compile(r"\w[\w.-]{0,99}")
+
+
+def check_name(value, what: str) -> str:
+    """The name as given, or ValueError with the message the form shows."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise ValueError(f"give a {what} name of letters, digits, '-', '_' or '.' (not starting with '.' "
+                         f"or '-'; at most 100)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ def training_log(run: Path) -> list[dict]:
 def read_jsonl_prefix(path: Path) -> list[dict]:
     """Complete lines only: the trainer may be writing the last one right now."""
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):  # "\n" only: JSON strings may hold U+2028
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
