@@ -80,6 +80,7 @@ def train(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its newest checkpoint."),
+    report_to: Optional[str] = typer.Option(None, "--report-to", help="Log loss, learning rate, tokens/s and eval scores to tensorboard, mlflow and/or wandb (comma-separated; offline, into RUN/tracking)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto: LoRA on a CPU, models of 50M+ parameters, 20+ steps; the first run of a model compiles for 30-60 s, cached)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based weights (.bin): unpickling can run code."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow a model directory's own Python code to run."),
@@ -88,7 +89,7 @@ def train(
     from .commands.train import train_command
 
     overrides = _overrides(set_, model=model, method=method, epochs=epochs, learning_rate=lr, seed=seed,
-                           compile=compile_, allow_pickle=allow_pickle or None,
+                           compile=compile_, report_to=report_to, allow_pickle=allow_pickle or None,
                            trust_remote_code=trust_remote_code or None)
     train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides,
                   resume=resume)
