@@ -11,7 +11,7 @@ from rich.console import Console
 from ..config import KnowtuneError
 from ..config.fsutil import atomic_dir
 from ..export import EXPORT_FILE, GGUF_TYPES, merge_run, save_hf, template_with_system, write_gguf
-from ..export.gguf_writer import check_gguf_supported, source_pre_tokenizer
+from ..export.gguf_writer import check_gguf_supported
 from ..export.hf import HF_DTYPES, export_info
 from ..train.run import ADAPTER_DIR
 from .evaluate import check_run
@@ -40,7 +40,7 @@ def export_command(run: Path, out: Path, fmt: str = "hf", dtype: str = "float32"
         else:
             template = template_with_system(merged.tokenizer.chat_template, merged.system_prompt)
             write_gguf(merged.model, merged.tokenizer, tmp / gguf_name(run, dtype), dtype=dtype, name=run.name,
-                       chat_template=template, pre_tokenizer=source_pre_tokenizer(merged.source))
+                       chat_template=template, source=merged.source)
         files = sorted(p.name for p in tmp.iterdir())
         info = export_info(merged, run, fmt, dtype, files)
         (tmp / EXPORT_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
