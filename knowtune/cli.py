@@ -193,8 +193,8 @@ def demo(
 def export(
     run: Path = typer.Option(..., "--run", "-r", help="The run to export."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
-    format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer) or gguf (llama.cpp file, Llama models)."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf also q8_0."),
+    format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer), gguf (llama.cpp file: Llama, Qwen2, Gemma 3) or ollama (the gguf and a Modelfile)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf and ollama also q8_0."),
 ):
     """Merge a run's adapter into its base model and save it as a standalone model."""
     from .commands.export import export_command
