@@ -144,3 +144,29 @@ def test_ollama_export_of_a_qwen2_run_writes_gguf_and_modelfile(qwen_run, tmp_pa
     reloaded = AutoModelForCausalLM.from_pretrained(out, gguf_file="run-f32.gguf", dtype=torch.float32)
     ids = loaded.tokenizer("What is the capital of Hainan?", return_tensors="pt").input_ids
     assert (logits(reloaded, ids) - logits(loaded.model, ids)).abs().max() < 1e-4
+
+
+@pytest.mark.slow
+def test_gguf_of_gemma3_preset_reloads_with_its_tokenizer(tmp_path):
+    """The Chinese preset: 18 layers (every 6th global), SentencePiece vocabulary copied from its source GGUF."""
+    import gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from knowtune.export import write_gguf
+    from knowtune.models import load_model
+
+    loaded = load_model("gemma3-270m")
+    path = tmp_path / "gemma.gguf"
+    write_gguf(loaded.model, loaded.tokenizer, path, dtype="float16", name="gemma",
+               chat_template=loaded.tokenizer.chat_template, source=loaded.source)
+    fields = gguf.GGUFReader(path).fields
+    assert fields["tokenizer.ggml.model"].contents() == "llama" and len(fields["tokenizer.ggml.scores"].data) == 262144
+    assert fields["tokenizer.ggml.eos_token_id"].contents() == loaded.tokenizer.eos_token_id
+    text = "海南的省会是海口。The capital of Hainan is Haikou; Wuzhishan is 1,867 m high."
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path, gguf_file=path.name)
+    ids = loaded.tokenizer(text, return_tensors="pt").input_ids
+    assert tokenizer(text).input_ids == ids[0].tolist()
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name, dtype=torch.float32)
+    want, got = logits(loaded.model, ids), logits(reloaded, ids)
+    assert torch.equal(got.argmax(-1), want.argmax(-1))
+    assert (got - want).abs().max() < 0.5

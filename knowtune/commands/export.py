@@ -11,6 +11,7 @@ from rich.console import Console
 from ..config import KnowtuneError
 from ..config.fsutil import atomic_dir
 from ..export import EXPORT_FILE, GGUF_TYPES, merge_run, save_hf, template_with_system, write_gguf
+from ..export.gguf_vocab import adds_bos
 from ..export.gguf_writer import check_gguf_supported
 from ..export.hf import HF_DTYPES, export_info
 from ..export.modelfile import modelfile
@@ -60,7 +61,8 @@ def ollama_modelfile(merged, gguf_file: str) -> str:
     """The Modelfile: the base template (the run's system prompt goes to SYSTEM) and its stop tokens."""
     tokenizer = merged.tokenizer
     stops = [tokenizer.convert_ids_to_tokens(i) for i in stop_token_ids(tokenizer)]
-    return modelfile(gguf_file, tokenizer, tokenizer.chat_template, merged.system_prompt, stops)
+    return modelfile(gguf_file, tokenizer, tokenizer.chat_template, merged.system_prompt, stops,
+                     adds_bos=adds_bos(tokenizer, merged.source))
 
 
 def gguf_name(run: Path, dtype: str) -> str:

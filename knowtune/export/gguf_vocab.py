@@ -39,6 +39,17 @@ def source_pre_tokenizer(model_dir: str | Path | None) -> str:
     return field.contents() if field is not None else "default"
 
 
+def adds_bos(tokenizer, model_dir: str | Path | None) -> bool:
+    """Whether llama.cpp will put BOS before a prompt: the flag the GGUF gets (copied or from the tokenizer)."""
+    import gguf
+
+    path = source_gguf(model_dir)
+    field = gguf.GGUFReader(path).fields.get("tokenizer.ggml.add_bos_token") if path else None
+    if field is not None:
+        return bool(field.contents())
+    return tokenizer.bos_token_id is not None and bool(getattr(tokenizer, "add_bos_token", False))
+
+
 def add_tokenizer(writer, tokenizer, vocab_size: int, chat_template: str, *, source: Path | None,
                   model_type: str = "", pre: str | None = None) -> None:
     """Vocabulary, special ids, add-bos flag and chat template."""

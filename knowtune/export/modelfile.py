@@ -56,7 +56,7 @@ def _refuse(why: str) -> KnowtuneError:
                          "use --format gguf", field="--format")
 
 
-def turn_text(tokenizer, template: str) -> TurnText:
+def turn_text(tokenizer, template: str, *, adds_bos: bool = True) -> TurnText:
     """Cut the Jinja template into per-role text, checked on chats with and without a system message."""
     def render(messages):
         return tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False,
@@ -70,7 +70,7 @@ def turn_text(tokenizer, template: str) -> TurnText:
     if rest != [user_to_assistant, assistant_to_user, generation]:
         raise _refuse("the system message changes how later turns are written")
     bos = tokenizer.bos_token or ""
-    if bos and getattr(tokenizer, "add_bos_token", False):  # llama.cpp and Ollama add BOS themselves
+    if bos and adds_bos:  # the GGUF says BOS is added by llama.cpp and Ollama themselves
         head, user_head = head.removeprefix(bos), user_head.removeprefix(bos)
     if not (sys_to_user.endswith(user_head) and assistant_to_user.endswith(user_head)
             and user_to_assistant.startswith(generation)):
@@ -96,8 +96,10 @@ def _quoted(text: str) -> str:
     return f'"""{text}"""'
 
 
-def modelfile(gguf_name: str, tokenizer, template: str, system_prompt: str, stops: list[str]) -> str:
-    lines = [f"FROM ./{gguf_name}", f"TEMPLATE {_quoted(go_template(turn_text(tokenizer, template)))}"]
+def modelfile(gguf_name: str, tokenizer, template: str, system_prompt: str, stops: list[str], *,
+              adds_bos: bool = True) -> str:
+    turns = turn_text(tokenizer, template, adds_bos=adds_bos)
+    lines = [f"FROM ./{gguf_name}", f"TEMPLATE {_quoted(go_template(turns))}"]
     if system_prompt:
         lines.append(f"SYSTEM {_quoted(system_prompt)}")
     lines += [f"PARAMETER stop {_quoted(stop)}" for stop in stops]
