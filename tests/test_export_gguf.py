@@ -10,15 +10,15 @@ from tiny import TINY_FACTS, make_tokenizer
 
 def random_model(arch: str):
     """A tiny model whose norms and biases are not at their initial values, so a layout slip shows."""
-    from transformers import AutoModelForCausalLM, Gemma3TextConfig, Qwen2Config
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
 
     tokenizer = make_tokenizer()
     common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                   num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
     # head_dim 256: transformers' GGUF loader assumes Gemma 3's query_pre_attn_scalar of 256 (llama.cpp: head_dim)
-    config = (Gemma3TextConfig(**common, head_dim=256, query_pre_attn_scalar=256, bos_token_id=None)
-              if arch == "gemma3" else Qwen2Config(**common))
+    config = {"gemma3": lambda: Gemma3TextConfig(**common, head_dim=256, query_pre_attn_scalar=256, bos_token_id=None),
+              "qwen2": lambda: Qwen2Config(**common), "llama": lambda: LlamaConfig(**common)}[arch]()
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config).eval()
     model.config.architectures = [type(model).__name__]

@@ -100,3 +100,29 @@ def test_unknown_or_missing_tracker_is_one_line_exit_2(tmp_path, tiny_llama):
         check_trackers(["wandb"])
     assert flat_config({"params": {"r": 4}, "epochs": None, "report_to": ["mlflow"]}) == \
         {"params.r": 4, "epochs": "", "report_to": "mlflow"}
+
+
+def test_wandb_is_opened_offline_in_the_run_directory(tmp_path, monkeypatch):
+    """wandb itself is not part of the set-up: a stand-in module records what accelerate's tracker asks of it."""
+    import importlib.machinery
+    import types
+
+    from knowtune.train.tracking import open_tracking
+
+    calls = []
+    fake = types.ModuleType("wandb")
+    fake.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
+    fake.init = lambda **kwargs: calls.append(("init", kwargs)) or types.SimpleNamespace(
+        log=lambda values, step=None, **kw: calls.append(("log", values, step)), finish=lambda: calls.append(("finish",)),
+        config=types.SimpleNamespace(update=lambda values, allow_val_change=False: calls.append(("config", values))))
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    tracking = open_tracking(["wandb"], tmp_path, run_name="r", config={"method": "lora"})
+    tracking.log({"train/loss": 1.5}, 3)
+    tracking.finish()
+    assert os.environ["WANDB_MODE"] == "offline"
+    init = calls[0][1]
+    assert init["project"] == "knowtune" and init["name"] == "r" and init["dir"] == str(tmp_path / "tracking")
+    state = json.loads((tmp_path / "tracking" / "state.json").read_text())
+    assert init["id"] == state["wandb_run_id"]
+    assert ("log", {"train/loss": 1.5}, 3) in calls and calls[-1] == ("finish",)

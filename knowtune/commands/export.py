@@ -35,8 +35,9 @@ def export_command(run: Path, out: Path, fmt: str = "hf", dtype: str = "float32"
     check_export_args(fmt, dtype)
     check_run(run)
     merged = merge_run(run, run / ADAPTER_DIR)
-    if fmt != "hf":
-        check_gguf_supported(merged.model.config)  # refuse before writing anything
+    ollama = None
+    if fmt != "hf":  # refuse before writing anything
+        check_gguf_supported(merged.model.config)
         ollama = ollama_modelfile(merged, gguf_name(run, dtype)) if fmt == "ollama" else None
     with atomic_dir(out) as tmp:
         if fmt == "hf":

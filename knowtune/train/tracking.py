@@ -75,7 +75,10 @@ class RunTracking:
 
 def open_tracking(names: list[str], run_dir: Path, *, run_name: str, config: dict | None = None) -> RunTracking:
     """Start the named trackers logging into `run_dir/tracking` (call on the main process only)."""
+    from accelerate import PartialState
+
     check_trackers(names)
+    PartialState()  # the trackers log through accelerate's logger, which needs its state (`knowtune eval` has none)
     directory = Path(run_dir) / TRACKING_DIR
     directory.mkdir(parents=True, exist_ok=True)
     state_path = directory / STATE_FILE
