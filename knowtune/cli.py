@@ -85,6 +85,7 @@ def train(
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set batch_size=4 --set params.r=8."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its newest checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in OUT, or an interrupted run's checkpoints (never done without it)."),
+    report_to: Optional[str] = typer.Option(None, "--report-to", help="Log loss, learning rate, tokens/s and eval scores to tensorboard, mlflow and/or wandb (comma-separated; offline, into RUN/tracking)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto: LoRA on a CPU, models of 50M+ parameters, 20+ steps; the first run of a model compiles for 30-60 s, cached)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based weights (.bin): unpickling can run code."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow a model directory's own Python code to run."),
@@ -93,7 +94,7 @@ def train(
     from .commands.train import train_command
 
     overrides = _overrides(set_, model=model, method=method, epochs=epochs, learning_rate=lr, seed=seed,
-                           compile=compile_, allow_pickle=allow_pickle or None,
+                           compile=compile_, report_to=report_to, allow_pickle=allow_pickle or None,
                            trust_remote_code=trust_remote_code or None)
     train_command(data, out, config, overrides, model_named=model is not None or "model" in overrides,
                   resume=resume, overwrite=overwrite)
@@ -218,8 +219,8 @@ def demo(
 def export(
     run: Path = typer.Option(..., "--run", "-r", help="The run to export."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
-    format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer) or gguf (llama.cpp file, Llama models)."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf also q8_0."),
+    format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer), gguf (llama.cpp file: Llama, Qwen2, Gemma 3) or ollama (the gguf and a Modelfile)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf and ollama also q8_0."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune export (default: only an earlier export is replaced)."),
 ):
     """Merge a run's adapter into its base model and save it as a standalone model."""

@@ -125,15 +125,6 @@ def test_non_mergeable_method_is_one_line_exit_2(tmp_path, tiny_llama):
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
-def test_gguf_refuses_other_architectures_and_leaves_nothing(tmp_path, tiny_qwen):
-    run = make_run(tmp_path, tiny_qwen, "lora", "--set", "params.r=2")
-    out = tmp_path / "out"
-    proc = knowtune("export", "--run", run, "--out", out, "--format", "gguf")
-    assert proc.returncode == 2 and "Qwen2ForCausalLM" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert not out.exists() and not list(tmp_path.glob(".out*"))
-
-
 def test_interrupted_export_leaves_nothing(llama_run, tmp_path, monkeypatch):
     from knowtune.commands import export as export_cmd
 

@@ -154,7 +154,16 @@ def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None
         write_answers(tmp, passes)
         write_reports(tmp, results, doc)
     show(results, out)
+    report_eval(run, results, run_info)
     return results
+
+
+def report_eval(run: Path, results: dict, run_info: dict) -> None:
+    """The scores into the experiment trackers the run trained with (`report_to`), at its last step."""
+    from ..train.tracking import log_eval_scores
+
+    names = load_train_config(run / "config.yaml").report_to
+    log_eval_scores(run, results, names, step=run_info.get("train", {}).get("steps", 0))
 
 
 def _base_passes(loaded, meta: dict, plan: EvalPlan) -> dict:

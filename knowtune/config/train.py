@@ -63,6 +63,8 @@ class TrainConfig:
     """Record the loss every N optimizer steps."""
     save_every: int = 0
     """Write a resumable checkpoint every N optimizer steps (0: only at the end)."""
+    report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = field(default_factory=list)
+    """Experiment trackers to log loss, learning rate, tokens/s and eval scores to (tensorboard, mlflow, wandb; offline, into RUN/tracking)."""
     allow_pickle: bool = False
     """Allow loading pickle-based checkpoints (.bin); off because unpickling runs code."""
     trust_remote_code: bool = False

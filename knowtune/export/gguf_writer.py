@@ -1,44 +1,100 @@
-"""Write a merged Llama-architecture model as a GGUF file, laid out as llama.cpp expects.
+"""Write a merged model as a GGUF file, laid out as llama.cpp's own converter lays it out.
 
-Tensor names come from gguf's own name map; the q/k projections are re-ordered to the
-interleaved rotary layout llama.cpp uses (transformers' GGUF loader undoes this on load).
-Norms and other 1-D tensors stay f32, as llama.cpp's own converter keeps them.
+Llama (SmolLM2), Qwen2 and Gemma 3 (text) bases. Tensor names come from gguf's own name map;
+what llama.cpp's converter changes on the way is done here, per architecture:
+
+- Llama: q/k projections re-ordered into the interleaved rotary layout of llama.cpp's "norm"
+  rope (Qwen2 and Gemma 3 use the "neox" rope, which is HF's layout: nothing to do);
+- Gemma 3: RMSNorm scales by (1 + weight) in transformers, by weight in llama.cpp: 1 is added;
+  llama.cpp derives sliding-window layers (every 6th global) and the local rope base (10,000)
+  itself, so only bases built that way are written.
+
+transformers' GGUF loader undoes each of these, which is what the tests read back with.
+Norms and other 1-D tensors stay f32, as llama.cpp's converter keeps them.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import KnowtuneError
+from .gguf_vocab import add_tokenizer, source_gguf, source_pre_tokenizer
 
 GGUF_TYPES = ("float32", "float16", "bfloat16", "q8_0")
-SUPPORTED = {"LlamaForCausalLM": "llama"}
+FILE_TYPES = {"float32": "ALL_F32", "float16": "MOSTLY_F16", "bfloat16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
+__all__ = ["GGUF_TYPES", "SUPPORTED", "check_gguf_supported", "source_pre_tokenizer", "write_gguf"]
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    """general.architecture, and gguf.MODEL_ARCH's name for the tensor map."""
+    interleave_qk: bool = False
+    norm_offset: float = 0.0
+    biases: bool = False
+    """q/k/v biases allowed (Qwen2 has them)."""
+
+
+SUPPORTED = {"LlamaForCausalLM": Arch("llama", interleave_qk=True), "Qwen2ForCausalLM": Arch("qwen2", biases=True),
+             "Gemma3ForCausalLM": Arch("gemma3", norm_offset=1.0)}
 
 
 def _rows_of_heads(weight, n_heads: int):
-    """HF keeps the two rotary halves of each head apart; llama.cpp interleaves them."""
+    """HF keeps the two rotary halves of each head apart; llama.cpp's Llama interleaves them."""
     rows, cols = weight.shape
     head_dim = rows // n_heads
     return weight.reshape(n_heads, 2, head_dim // 2, cols).swapaxes(1, 2).reshape(rows, cols)
 
 
-def check_gguf_supported(config) -> str:
-    arch = (config.architectures or ["?"])[0]
-    if arch not in SUPPORTED:
-        raise KnowtuneError(f"GGUF export supports {', '.join(SUPPORTED)} only, not {arch}; "
-                            "use --format hf", field="--format")
+def _rope(config) -> dict:
+    """The (global layers') rope parameters, whether flat or per layer type (Gemma 3)."""
     rope = getattr(config, "rope_parameters", None) or {}
-    if rope.get("rope_type", "default") != "default" or getattr(config, "attention_bias", False) \
-            or getattr(config, "mlp_bias", False):
-        raise KnowtuneError("GGUF export supports plain Llama models only (no rope scaling, no biases); "
-                            "use --format hf", field="--format")
-    return SUPPORTED[arch]
+    return rope.get("full_attention", rope) if isinstance(rope.get("full_attention"), dict) else rope
 
 
-def _hyperparameters(writer, config, name: str) -> None:
+def check_gguf_supported(config) -> Arch:
+    """The architecture's layout, or a one-line refusal naming what llama.cpp would not reproduce."""
+    name = (config.architectures or ["?"])[0]
+    arch = SUPPORTED.get(name)
+    if arch is None:
+        raise KnowtuneError(f"GGUF export supports {', '.join(SUPPORTED)}, not {name}; use --format hf",
+                            field="--format")
+    unsupported = []
+    if _rope(config).get("rope_type", "default") != "default":
+        unsupported.append("rope scaling")
+    if (getattr(config, "attention_bias", False) and not arch.biases) or getattr(config, "mlp_bias", False):
+        unsupported.append("biases")
+    if getattr(config, "use_sliding_window", False):
+        unsupported.append("sliding-window attention")
+    if arch.name == "gemma3":
+        unsupported += _gemma3_differences(config)
+    if unsupported:
+        raise KnowtuneError(f"GGUF export of {name} does not support {', '.join(unsupported)}; use --format hf",
+                            field="--format")
+    return arch
+
+
+def _gemma3_differences(config) -> list[str]:
+    """What a Gemma 3 base does differently from the fixed choices llama.cpp makes for gemma3."""
+    head_dim = config.head_dim
+    pattern = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(config.num_hidden_layers)]
+    local = (getattr(config, "rope_parameters", None) or {}).get("sliding_attention") or {}
+    found = []
+    if list(getattr(config, "layer_types", pattern)) != pattern:
+        found.append("a sliding-window pattern other than every 6th layer global")
+    if local.get("rope_theta", 10000.0) != 10000.0 or local.get("rope_type", "default") != "default":
+        found.append("a local rope other than base 10000")
+    if getattr(config, "query_pre_attn_scalar", head_dim) != head_dim:
+        found.append("query_pre_attn_scalar other than head_dim")
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "attn_logit_softcapping", None):
+        found.append("logit soft-capping")
+    return found
+
+
+def _hyperparameters(writer, config, name: str, arch: Arch) -> None:
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    rope = getattr(config, "rope_parameters", None) or {}
+    rope = _rope(config)
     writer.add_name(name)
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
@@ -46,69 +102,16 @@ def _hyperparameters(writer, config, name: str) -> None:
     writer.add_feed_forward_length(config.intermediate_size)
     writer.add_head_count(config.num_attention_heads)
     writer.add_head_count_kv(config.num_key_value_heads)
-    writer.add_rope_dimension_count(head_dim)
-    if head_dim * config.num_attention_heads != config.hidden_size:
+    if arch.name != "gemma3":  # llama.cpp's gemma3 takes the rope dimension from key_length
+        writer.add_rope_dimension_count(head_dim)
+    if head_dim * config.num_attention_heads != config.hidden_size or arch.name == "gemma3":
         writer.add_key_length(head_dim)
         writer.add_value_length(head_dim)
     writer.add_rope_freq_base(float(rope.get("rope_theta", getattr(config, "rope_theta", 10000.0))))
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    if arch.name == "gemma3":
+        writer.add_sliding_window(config.sliding_window)
     writer.add_vocab_size(config.vocab_size)
-
-
-def source_pre_tokenizer(model_dir: str | Path) -> str:
-    """The pre-tokenizer name llama.cpp gave the GGUF this base was converted from, if any.
-
-    llama.cpp names a BPE pre-tokenizer (its split regex) by fingerprinting the tokenizer
-    against its own table; a base knowtune converted from a GGUF (the presets) already carries
-    that name, so it is copied. Otherwise "default" (llama.cpp's generic byte-level split).
-    """
-    import gguf
-
-    source = Path(model_dir) / "knowtune_source.json"
-    if source.is_file():
-        gguf_path = Path(json.loads(source.read_text())["gguf"])
-        if gguf_path.is_file():
-            field = gguf.GGUFReader(gguf_path).fields.get("tokenizer.ggml.pre")
-            if field is not None:
-                return field.contents()
-    return "default"
-
-
-def _tokenizer(writer, tokenizer, vocab_size: int, chat_template: str, pre: str) -> None:
-    """A byte-level BPE tokenizer as GGUF's "gpt2" model: tokens, types, merges, specials."""
-    import gguf
-
-    state = json.loads(tokenizer.backend_tokenizer.to_str())
-    if state["model"]["type"] != "BPE":
-        raise KnowtuneError(f"GGUF export supports BPE tokenizers only, not {state['model']['type']}",
-                            field="--format")
-    by_id = {i: t for t, i in tokenizer.get_vocab().items()}
-    special = {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
-    added = {t.content for t in tokenizer.added_tokens_decoder.values()}
-    tokens, types = [], []
-    for i in range(vocab_size):
-        token = by_id.get(i)
-        if token is None:  # the embedding matrix may be padded past the tokenizer
-            tokens.append(f"[PAD{i}]")
-            types.append(gguf.TokenType.UNUSED)
-            continue
-        tokens.append(token)
-        types.append(gguf.TokenType.CONTROL if token in special else
-                     gguf.TokenType.USER_DEFINED if token in added else gguf.TokenType.NORMAL)
-    merges = [m if isinstance(m, str) else " ".join(m) for m in state["model"]["merges"]]
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(pre)
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(merges)
-    for setter, token_id in ((writer.add_bos_token_id, tokenizer.bos_token_id),
-                             (writer.add_eos_token_id, tokenizer.eos_token_id),
-                             (writer.add_pad_token_id, tokenizer.pad_token_id),
-                             (writer.add_unk_token_id, tokenizer.unk_token_id)):
-        if token_id is not None:
-            setter(int(token_id))
-    writer.add_add_bos_token(tokenizer.bos_token_id is not None and bool(getattr(tokenizer, "add_bos_token", False)))
-    writer.add_chat_template(chat_template)
 
 
 def _encode(array, dtype: str):
@@ -126,20 +129,12 @@ def _encode(array, dtype: str):
     return gguf.quants.quantize(array.astype(np.float32), qtype), qtype
 
 
-FILE_TYPES = {"float32": "ALL_F32", "float16": "MOSTLY_F16", "bfloat16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
-
-
-def write_gguf(model, tokenizer, path: Path, *, dtype: str, name: str, chat_template: str,
-               pre_tokenizer: str = "default") -> None:
+def _tensors(model, arch: Arch):
+    """(llama.cpp name, float32 tensor) in llama.cpp's layout."""
     import gguf
 
     config = model.config
-    arch = check_gguf_supported(config)
-    writer = gguf.GGUFWriter(str(path), arch)
-    _hyperparameters(writer, config, name)
-    writer.add_file_type(getattr(gguf.LlamaFileType, FILE_TYPES[dtype]))
-    _tokenizer(writer, tokenizer, config.vocab_size, chat_template, pre_tokenizer)
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    names = gguf.get_tensor_name_map(getattr(gguf.MODEL_ARCH, arch.name.upper()), config.num_hidden_layers)
     tied = bool(getattr(config, "tie_word_embeddings", False))
     for hf_name, tensor in model.state_dict().items():
         if tied and hf_name == "lm_head.weight":
@@ -148,10 +143,28 @@ def write_gguf(model, tokenizer, path: Path, *, dtype: str, name: str, chat_temp
         if gguf_name is None:
             raise KnowtuneError(f"no GGUF name for tensor {hf_name!r}", field="--format")
         array = tensor.detach().to("cpu").float()
-        if hf_name.endswith("q_proj.weight"):
+        if arch.interleave_qk and hf_name.endswith("q_proj.weight"):
             array = _rows_of_heads(array, config.num_attention_heads)
-        elif hf_name.endswith("k_proj.weight"):
+        elif arch.interleave_qk and hf_name.endswith("k_proj.weight"):
             array = _rows_of_heads(array, config.num_key_value_heads)
+        elif arch.norm_offset and hf_name.endswith("norm.weight"):
+            array = array + arch.norm_offset
+        yield gguf_name, array
+
+
+def write_gguf(model, tokenizer, path: Path, *, dtype: str, name: str, chat_template: str,
+               pre_tokenizer: str | None = None, source: str | Path | None = None) -> None:
+    """`source`: the base model's directory (its source GGUF's tokenizer is copied when there is one)."""
+    import gguf
+
+    config = model.config
+    arch = check_gguf_supported(config)
+    writer = gguf.GGUFWriter(str(path), arch.name)
+    _hyperparameters(writer, config, name, arch)
+    writer.add_file_type(getattr(gguf.LlamaFileType, FILE_TYPES[dtype]))
+    add_tokenizer(writer, tokenizer, config.vocab_size, chat_template, source=source_gguf(source),
+                  model_type=getattr(config, "model_type", ""), pre=pre_tokenizer)
+    for gguf_name, array in _tensors(model, arch):
         data, qtype = _encode(array.numpy(), dtype)
         writer.add_tensor(gguf_name, data, raw_dtype=qtype)
     writer.write_header_to_file()

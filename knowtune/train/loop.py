@@ -103,12 +103,13 @@ def plan_steps(cfg: TrainConfig, n_batches: int) -> int:
 
 
 def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method, params,
-                 *, accelerator=None, quiet: bool = False, checkpoint_dir: Path | None = None,
+                 *, accelerator=None, quiet: bool = False, checkpoint_dir: Path | None = None, report=None,
                  resume: bool = False) -> tuple[object, TrainStats]:
     """Train `model` (method already applied) on chat `samples`; returns (model, stats).
 
     With `checkpoint_dir`, a checkpoint is written every `cfg.save_every` steps and on
-    Ctrl-C; `resume` continues bit-exactly from the newest complete one.
+    Ctrl-C; `resume` continues bit-exactly from the newest complete one. `report(values, step)`,
+    if given, receives each step's loss, learning rate and tokens/s.
     """
     from accelerate.utils import set_seed
 
@@ -207,6 +208,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
                 if cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_([p for p in wrapper.parameters() if p.requires_grad],
                                                 cfg.max_grad_norm)
+                lr = scheduler.get_last_lr()[0]  # the rate this step takes, before the scheduler moves on
                 optimizer.step()
                 scheduler.step()
                 stats.steps = step  # from here on, a checkpoint of this step is consistent
@@ -218,6 +220,9 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
                 if step % max(cfg.log_every, 1) == 0 or step == total_steps or step == 1:
                     stats.losses.append((step, round(mean_loss, 5)))
                 progress.update(step, mean_loss, stats.tokens / max(stats.seconds, 1e-9))
+                if report is not None:  # experiment trackers (train/tracking.py)
+                    report({"train/loss": mean_loss, "train/learning_rate": lr,
+                            "train/tokens_per_second": stats.tokens / max(stats.seconds, 1e-9)}, step)
                 if checkpoint_dir is not None and cfg.save_every and step % cfg.save_every == 0 \
                         and step < total_steps:
                     checkpoint(step)

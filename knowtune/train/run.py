@@ -25,6 +25,7 @@ from .loop import TrainStats, run_training
 from .plots import plot_loss
 from .recipe import resolve_recipe
 from .replay import replay_samples
+from .tracking import check_trackers, open_tracking
 
 console = Console(stderr=True)
 ADAPTER_DIR = "adapter"
@@ -129,6 +130,8 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
     work = partial_dir(out)
     accelerator = accelerator or make_accelerator(cfg.precision)
     main = accelerator.is_main_process
+    check_trackers(cfg.report_to)
+    tracking = None
     if main:
         _clear_partial(work, resume=resume, overwrite=overwrite)
         work.mkdir(parents=True, exist_ok=True)
@@ -151,10 +154,14 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
         summary = trainable_summary(loaded.model)
         if not quiet and main:
             console.print(f"[bold]{cfg.method}[/bold] on {loaded.name}: {summary}")
+        if main and cfg.report_to:
+            tracking = open_tracking(cfg.report_to, work, run_name=out.name, config=cfg.to_dict())
         loaded.model, stats = run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params,
                                            quiet=quiet, accelerator=accelerator, checkpoint_dir=work,
-                                           resume=resume)
+                                           resume=resume, report=tracking.log if tracking else None)
     except KeyboardInterrupt:
+        if tracking is not None:
+            tracking.finish()
         if main and latest_checkpoint(work):
             console.print(f"[yellow]interrupted: checkpoint saved; continue with the same command "
                           f"and --resume[/yellow]")
@@ -162,10 +169,14 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
             shutil.rmtree(work, ignore_errors=True)
         raise
     except BaseException:
+        if tracking is not None:
+            tracking.finish()
         if main and not latest_checkpoint(work):
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming: leave no trace
         raise
     loaded.model.eval()
+    if tracking is not None:
+        tracking.finish()  # closed before the directory is renamed
     if main:
         save_trained(loaded.model, method, params, work / ADAPTER_DIR, base_model=cfg.model,
                      state_dict=stats.full_state)

@@ -1,0 +1,174 @@
+"""GGUF for Qwen2 and Gemma 3, and `--format ollama`: files read back with transformers' GGUF loader
+(which undoes llama.cpp's layout) and, where llama-cpp-python is installed, with llama.cpp itself."""
+
+import json
+
+import pytest
+import torch
+from tiny import TINY_FACTS, make_tokenizer
+
+
+def random_model(arch: str):
+    """A tiny model whose norms and biases are not at their initial values, so a layout slip shows."""
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
+
+    tokenizer = make_tokenizer()
+    common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    # head_dim 256: transformers' GGUF loader assumes Gemma 3's query_pre_attn_scalar of 256 (llama.cpp: head_dim)
+    config = {"gemma3": lambda: Gemma3TextConfig(**common, head_dim=256, query_pre_attn_scalar=256, bos_token_id=None),
+              "qwen2": lambda: Qwen2Config(**common), "llama": lambda: LlamaConfig(**common)}[arch]()
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    model.config.architectures = [type(model).__name__]
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name or name.endswith("bias"):
+                param.add_(torch.randn_like(param) * 0.2)
+    return model, tokenizer
+
+
+def logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids).logits.float()
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "gemma3"])
+@pytest.mark.parametrize("dtype,atol", [("float32", 1e-5), ("q8_0", 0.05)])
+def test_gguf_of_qwen2_and_gemma3_reloads_with_the_same_logits(tmp_path, arch, dtype, atol):
+    import gguf
+    from transformers import AutoModelForCausalLM
+
+    from knowtune.export import write_gguf
+
+    model, tokenizer = random_model(arch)
+    path = tmp_path / "m.gguf"
+    write_gguf(model, tokenizer, path, dtype=dtype, name="tiny", chat_template=tokenizer.chat_template)
+    fields = gguf.GGUFReader(path).fields
+    assert fields["general.architecture"].contents() == arch
+    assert fields["tokenizer.ggml.eos_token_id"].contents() == tokenizer.eos_token_id
+    assert fields["tokenizer.chat_template"].contents() == tokenizer.chat_template
+    if arch == "gemma3":
+        assert fields["gemma3.attention.sliding_window"].contents() == model.config.sliding_window
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name, dtype=torch.float32)
+    ids = tokenizer("The capital of Hainan is Haikou.", return_tensors="pt").input_ids
+    want, got = logits(model, ids), logits(reloaded, ids)
+    assert (got - want).abs().max() < atol
+    assert torch.equal(got.argmax(-1), want.argmax(-1))
+
+
+def test_gguf_refuses_what_llama_cpp_would_compute_differently():
+    from transformers import Gemma3TextConfig, GPT2Config, LlamaConfig
+
+    from knowtune.config import KnowtuneError
+    from knowtune.export.gguf_writer import check_gguf_supported
+
+    gpt2 = GPT2Config(architectures=["GPT2LMHeadModel"])
+    scaled = LlamaConfig(architectures=["LlamaForCausalLM"], rope_parameters={"rope_type": "linear", "factor": 2.0,
+                                                                                "rope_theta": 10000.0})
+    soft = Gemma3TextConfig(architectures=["Gemma3ForCausalLM"], final_logit_softcapping=30.0)
+    every_other = Gemma3TextConfig(architectures=["Gemma3ForCausalLM"], num_hidden_layers=4,
+                                   layer_types=["sliding_attention", "full_attention"] * 2)
+    for config, why in ((gpt2, "GPT2LMHeadModel"), (scaled, "rope scaling"), (soft, "soft-capping"),
+                        (every_other, "every 6th layer")):
+        with pytest.raises(KnowtuneError, match=why):
+            check_gguf_supported(config)
+    assert check_gguf_supported(Gemma3TextConfig(architectures=["Gemma3ForCausalLM"])).norm_offset == 1.0
+
+
+GEMMA_PRESET_TEMPLATE = (  # the gemma3-270m preset's template (a base model: plain User/Assistant turns)
+    "{{ bos_token if bos_token else '' }}{% for message in messages %}{% if message['role'] == 'system' %}"
+    "{{ message['content'] }}\n\n{% elif message['role'] == 'user' %}User: {{ message['content'] }}\n"
+    "{% else %}Assistant: {{ message['content'] }}{{ eos_token }}\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}")
+FOLDED = ("{% for m in messages %}{% if m['role'] == 'system' %}{% set s = m['content'] %}{% else %}"
+          "<turn>{{ s ~ m['content'] if loop.index == 2 else m['content'] }}</turn>{% endif %}{% endfor %}"
+          "{% if add_generation_prompt %}<turn>{% endif %}")
+
+
+@pytest.mark.parametrize("template", ["chatml", GEMMA_PRESET_TEMPLATE])
+def test_modelfile_turns_render_every_chat_as_the_jinja_template(template):
+    from knowtune.export.modelfile import go_template, modelfile, turn_text
+
+    tokenizer = make_tokenizer()
+    template = tokenizer.chat_template if template == "chatml" else template
+    turns = turn_text(tokenizer, template)
+    chats = [[{"role": "user", "content": "q"}],
+             [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital?"},
+              {"role": "assistant", "content": "Haikou."}, {"role": "user", "content": "Peak?"}]]
+    for chat in chats:
+        want = tokenizer.apply_chat_template(chat, chat_template=template, tokenize=False, add_generation_prompt=True)
+        assert turns.render(chat) == want
+    text = modelfile("run-q8_0.gguf", tokenizer, template, "Answer briefly.", ["<|im_end|>"])
+    assert text.startswith("FROM ./run-q8_0.gguf\n") and 'PARAMETER stop """<|im_end|>"""' in text
+    assert f'TEMPLATE """{go_template(turns)}"""' in text and 'SYSTEM """Answer briefly."""' in text
+    assert '{{ if eq .Role "user" }}' + turns.user_prefix + "{{ .Content }}" + turns.user_suffix in text
+
+
+def test_modelfile_refuses_a_template_it_cannot_cut():
+    from knowtune.config import KnowtuneError
+    from knowtune.export.modelfile import turn_text
+
+    with pytest.raises(KnowtuneError, match="Ollama TEMPLATE"):
+        turn_text(make_tokenizer(), FOLDED)
+
+
+@pytest.fixture(scope="module")
+def qwen_run(tmp_path_factory, tiny_qwen):
+    work = tmp_path_factory.mktemp("qwen-gguf")
+    facts = work / "facts.jsonl"
+    facts.write_text("\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n", encoding="utf-8")
+    run = work / "run"
+    from knowtune.commands.train import train_command  # in-process: the CLI is covered by test_export.py
+
+    overrides = {"model": str(tiny_qwen), "epochs": 1, "learning_rate": 0.01, "precision": "fp32", "replay": 0,
+                 "min_steps": 4, "params.r": 2, "system_prompt": "Answer briefly.", "compile": False}
+    train_command(str(facts), run, None, overrides, model_named=True)
+    return run
+
+
+def test_ollama_export_of_a_qwen2_run_writes_gguf_and_modelfile(qwen_run, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from knowtune.methods import load_trained
+
+    from knowtune.commands.export import export_command
+
+    out = export_command(qwen_run, tmp_path / "ollama", "ollama", "float32")
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "knowtune_export.json", "run-f32.gguf"]
+    text = (out / "Modelfile").read_text()
+    assert text.startswith("FROM ./run-f32.gguf") and 'SYSTEM """Answer briefly."""' in text
+    assert 'PARAMETER stop """<|im_end|>"""' in text
+    loaded, _ = load_trained(qwen_run / "adapter")
+    reloaded = AutoModelForCausalLM.from_pretrained(out, gguf_file="run-f32.gguf", dtype=torch.float32)
+    ids = loaded.tokenizer("What is the capital of Hainan?", return_tensors="pt").input_ids
+    assert (logits(reloaded, ids) - logits(loaded.model, ids)).abs().max() < 1e-4
+
+
+@pytest.mark.slow
+def test_gguf_of_gemma3_preset_keeps_its_vocabulary_and_argmax(tmp_path):
+    """The Chinese preset: 18 layers (every 6th global), SentencePiece vocabulary copied from its source GGUF."""
+    import gguf
+    from transformers import AutoModelForCausalLM
+
+    from knowtune.export import write_gguf
+    from knowtune.export.gguf_vocab import source_gguf
+    from knowtune.models import load_model
+
+    loaded = load_model("gemma3-270m")
+    path = tmp_path / "gemma.gguf"
+    write_gguf(loaded.model, loaded.tokenizer, path, dtype="float16", name="gemma",
+               chat_template=loaded.tokenizer.chat_template, source=loaded.source)
+    fields, source = gguf.GGUFReader(path).fields, gguf.GGUFReader(source_gguf(loaded.source)).fields
+    assert fields["tokenizer.ggml.model"].contents() == "llama"  # SentencePiece, as llama.cpp wrote it
+    for name in ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
+        assert fields[name].contents() == source[name].contents()
+    assert fields["tokenizer.ggml.eos_token_id"].contents() == loaded.tokenizer.eos_token_id
+    assert fields["gemma3.attention.sliding_window"].contents() == 512
+    # the model only: transformers' conversion of a 262k SentencePiece vocabulary takes minutes
+    ids = loaded.tokenizer("海南的省会是海口。The capital of Hainan is Haikou.", return_tensors="pt").input_ids
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name, dtype=torch.float32)
+    want, got = logits(loaded.model, ids), logits(reloaded, ids)
+    assert torch.equal(got.argmax(-1), want.argmax(-1))
+    assert (got - want).abs().max() < 0.5
