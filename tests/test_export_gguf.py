@@ -136,7 +136,7 @@ def test_ollama_export_of_a_qwen2_run_writes_gguf_and_modelfile(qwen_run, tmp_pa
     from knowtune.commands.export import export_command
 
     out = export_command(qwen_run, tmp_path / "ollama", "ollama", "float32")
-    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "knowtune_export.json", "run-f32.gguf"]
+    assert sorted(p.name for p in out.iterdir()) == [".knowtune-output.json", "Modelfile", "knowtune_export.json", "run-f32.gguf"]
     text = (out / "Modelfile").read_text()
     assert text.startswith("FROM ./run-f32.gguf") and 'SYSTEM """Answer briefly."""' in text
     assert 'PARAMETER stop """<|im_end|>"""' in text
