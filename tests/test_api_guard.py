@@ -9,23 +9,9 @@ import httpx
 import pytest
 
 from knowtune.config import KnowtuneError
-from knowtune.serve.api import create_app
-from knowtune.serve.background import serve_in_thread
 from knowtune.serve.settings import ServeSettings, read_secret
 
-from test_api import QUESTION, client, error_of, one_torch_thread, wait_until  # noqa: F401 (fixture)
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_qwen):
-    from knowtune.serve.engine import Engine
-
-    return Engine.from_model(str(tiny_qwen))
-
-
-def start(engine, **settings):
-    app = create_app(engine, ServeSettings(**settings))
-    return app, serve_in_thread(app)
+from test_api import QUESTION, client, engine, error_of, one_torch_thread, start, wait_until  # noqa: F401 (fixtures)
 
 
 def chat(url, engine, headers=None, timeout=60, **fields):
