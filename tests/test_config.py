@@ -66,3 +66,27 @@ def test_field_docs_become_help():
 
     docs = field_docs(TrainConfig)
     assert "Passes over the training set" in docs["epochs"]
+
+
+@pytest.mark.parametrize("text,why", [
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "levels deep"),          # PyYAML's own recursion
+    ("a: " + "[" * 80 + "]" * 80 + "\n", "levels deep"),              # under Python's limit, over ours
+    ("x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(          # aliases: 10**8 values from 10 lines
+        f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)), "aliases"),
+])
+def test_hostile_yaml_is_one_line(tmp_path, text, why):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(KnowtuneError, match=why) as err:
+        load_train_config(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_yaml_key_lines_survive_the_iterative_walk(tmp_path):
+    from knowtune.config.yamlfile import load_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text("model: m\nparams:\n  r: 4\n  target_modules:\n    - q_proj\nepochs: 1\nepochs: 2\n")
+    data, lines = load_yaml(path)
+    assert data["epochs"] == 2 and data["params"]["r"] == 4
+    assert lines == {"model": 1, "params": 2, "params.r": 3, "params.target_modules": 4, "epochs": 7}
