@@ -197,3 +197,26 @@ def test_english_rules_for_recurring_relations(relation, question):
 def test_chinese_rules_for_recurring_relations(relation, question):
     assert question in questions(Fact("天问一号", relation, "文昌", lang="zh"))
 
+
+
+@pytest.mark.parametrize("lang,facts,expected", [
+    ("en", [Fact("Orrenmouth", "mayor", "Ilse Varnham"), Fact("Ilse Varnham", "former occupation", "harbour pilot")],
+     "the mayor of Orrenmouth"),
+    ("zh", [Fact("奥伦口", "镇长", "伊尔莎·瓦纳姆", lang="zh"), Fact("伊尔莎·瓦纳姆", "原职业", "港口引航员", lang="zh")],
+     "奥伦口的镇长"),
+])
+def test_a_fact_is_asked_through_the_entity_it_answers(lang, facts, expected):
+    # "What did the mayor of Orrenmouth formerly work as?": the second fact, its subject named by the first
+    items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
+    related = {a.question: a.reply for a in items[1] if a.form == "related"}
+    assert related and all(expected in q for q in related)
+    assert set(related.values()) == {answer_sentence(facts[1])}
+    assert not [a for a in items[0] if a.form == "related"]  # the first fact's subject answers nothing
+
+
+def test_no_description_through_a_fact_with_a_shared_answer():
+    # an answer two facts share is not asked backwards, and (as conservatively) not used to name its bearer
+    facts = [Fact("Orrenmouth", "mayor", "Ilse Varnham"), Fact("Kelby", "mayor", "Ilse Varnham"),
+             Fact("Ilse Varnham", "former occupation", "harbour pilot")]
+    items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
+    assert not [a for a in items[2] if a.form == "related"]

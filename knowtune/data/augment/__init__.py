@@ -8,6 +8,10 @@ curse). So each fact is also asked
 - with the question word of its answer's kind (who / where / when / how many / which),
 - by the other names of its subject (`subject_aliases` and derived short forms),
 - backwards, answer -> subject, where the answer is an entity (a reversed reply sentence),
+- through a related entity: a subject that answers another fact is also asked by that fact
+  ("the mayor of Orrenmouth" for Ilse Varnham), so a question that goes through two facts was
+  itself trained (small models do not chain two facts in one step: Balesni et al., the two-hop
+  curse, 2024),
 and every subject (and every entity that answers a fact) gets a short passage of all its facts
 in more than one order. All of it is offline and deterministic for a seed.
 """
@@ -45,6 +49,10 @@ REVERSE_TYPED = {"en": ["Which {h} has {a} as its {r}?", "{A} is the {r} of whic
                  "zh": ["哪个{h}的{r}是{a}？", "{a}是哪个{h}的{r}？"]}
 """Asking back by the kind of thing the subject is ("Which reservoir ...?"), where its name says it."""
 REVERSE_REPLY = {"en": "{A} is the {r} of {s}.", "zh": "{a}是{s}的{r}。"}
+DESCRIPTION = {"en": "the {r} of {s}", "zh": "{s}的{r}"}
+"""A subject named by a fact it answers: "the mayor of Orrenmouth", "奥伦口的镇长"."""
+RELATED_PER_FACT = 2
+"""Questions of a fact asked through each related entity (by the subject's description)."""
 PASSAGE_PROMPTS = {"en": ["Tell me about {s}.", "What do you know about {s}?", "Give me an overview of {s}."],
                    "zh": ["介绍一下{s}。", "关于{s}，你知道些什么？", "讲讲{s}吧。"]}
 PASSAGE_SENTENCES = 6
@@ -121,13 +129,24 @@ def _rotated(items: list, k: int) -> list:
     return (items[start:] + items[:start])[:FORMS_PER_ALIAS]
 
 
+def description(fact: Fact) -> str:
+    """The fact's answer named by the fact: "the mayor of Orrenmouth" (fill() capitalises; the
+    English description sits inside a question, so its "the" is lower case again)."""
+    text = fill(DESCRIPTION[fact.lang], s=fact.subject, r=fact.relation)
+    return text[:1].lower() + text[1:] if fact.lang == "en" else text
+
+
 def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool,
-                 answer_names: list[str] = ()) -> list[Augmented]:
+                 answer_names: list[str] = (), descriptions: list[str] = ()) -> list[Augmented]:
     """Every augmented (question, reply) of one fact; `names[0]` is the subject as written,
-    `answer_names` the answer's other names (a reversed question may use them)."""
+    `answer_names` the answer's other names (a reversed question may use them), `descriptions`
+    the subject named by the facts it answers."""
     items = [Augmented(q, reply, form) for q, form in forward_questions(fact, names[0])]
     for k, name in enumerate(names[1:]):
         items += [Augmented(q, reply, "alias") for q, _ in _rotated(forward_questions(fact, name), k)]
+    for k, name in enumerate(descriptions):
+        items += [Augmented(q, reply, "related") for q, _ in _rotated(forward_questions(fact, name), k)
+                  [:RELATED_PER_FACT]]
     if reversible:
         back = reversed_reply(fact)
         asked = reverse_questions(fact)[:REVERSE_PER_FACT]

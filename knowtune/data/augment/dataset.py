@@ -5,7 +5,8 @@ the passages of subjects and documents."""
 from __future__ import annotations
 
 from ..prose.sentences import split_sentences
-from . import Augmented, PASSAGE_PROMPTS, PASSAGE_SENTENCES, augment_fact, entity_passages, fill, reversible_facts
+from . import (Augmented, PASSAGE_PROMPTS, PASSAGE_SENTENCES, augment_fact, description, entity_passages, fill,
+               reversible_facts)
 from .names import name_key, subject_names
 
 
@@ -20,13 +21,19 @@ def augmented_questions(knowledge: list) -> list[list[Augmented]]:
     names = subject_names(facts)
     reversible = reversible_facts(facts)
     other_names = {(f.lang, name_key(f.subject)): n[1:] for f, n in zip(facts, names)}
+    # a subject that answers another fact (one with a single answer) is also named by that fact
+    descriptions: dict = {}
+    for fact, back in zip(facts, reversible):
+        if back and (fact.lang, name_key(fact.answer)) in other_names and name_key(fact.answer) != name_key(fact.subject):
+            descriptions.setdefault((fact.lang, name_key(fact.answer)), []).append(description(fact))
     out: list[list[Augmented]] = [[] for _ in knowledge]
     for i, fact_names, back in zip(askable, names, reversible):
         fact = knowledge[i].fact
         # the answer asked by another name: its accepted forms, and its own names where it is a subject too
         answer_names = [n for n in dict.fromkeys([*fact.aliases, *other_names.get((fact.lang, name_key(fact.answer)), [])])
                         if name_key(n) != name_key(fact.answer)]
-        out[i] = augment_fact(fact, knowledge[i].reply, fact_names, reversible=back, answer_names=answer_names)
+        out[i] = augment_fact(fact, knowledge[i].reply, fact_names, reversible=back, answer_names=answer_names,
+                              descriptions=descriptions.get((fact.lang, name_key(fact.subject)), []))
     # a question produced for two pieces of knowledge, or equal to another's own question, is ambiguous
     owners: dict[str, set[int]] = {}
     for i, item in enumerate(knowledge):
