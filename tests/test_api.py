@@ -297,9 +297,16 @@ def forward_overlap(model):
 def test_seed_makes_sampling_repeatable(server, engine):
     app, url = server
     api = client(url)
-    replies = [api.chat.completions.create(model=engine.name, messages=QUESTION, max_tokens=12, temperature=1.0,
-                                           seed=1234).choices[0].message.content for _ in range(2)]
+
+    def reply(**sampling):
+        return api.chat.completions.create(model=engine.name, messages=QUESTION, max_tokens=12,
+                                           **sampling).choices[0].message.content
+
+    replies = [reply(temperature=1.0, seed=1234) for _ in range(2)]
     assert replies[0] == replies[1]
+    # and it samples: another seed draws another reply, and the seeded reply is not the greedy one
+    assert reply(temperature=1.0, seed=1235) != replies[0]
+    assert replies[0] != reply(temperature=0)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -49,7 +49,12 @@ def test_eval_questions_file_and_its_errors(trained_run, tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "What is the capital of Hainan?", "answers": ["Haikou"]}\n')
     proc = knowtune("eval", "--run", trained_run, "--questions", questions, "--out", tmp_path / "e")
-    assert proc.returncode == 0 and "(0/1)" in proc.stdout or "(1/1)" in proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    score = re.search(r"^accuracy: (\d+\.\d)% \(([01])/1\)$", proc.stdout, re.M)
+    assert score, proc.stdout
+    rows = [json.loads(line) for line in (tmp_path / "e" / "model_answers.jsonl").read_text().splitlines()]
+    assert [r["question"] for r in rows] == ["What is the capital of Hainan?"]
+    assert int(score[2]) == sum(r["correct"] for r in rows) and float(score[1]) == 100.0 * int(score[2])
     questions.write_text('{"question": "What?", "answers": "Haikou"}\n')
     proc = knowtune("eval", "--run", trained_run, "--questions", questions)
     assert proc.returncode == 2
@@ -59,7 +64,8 @@ def test_eval_questions_file_and_its_errors(trained_run, tmp_path):
 def test_chat_one_shot_streams_a_reply(trained_run):
     proc = knowtune("chat", "--run", trained_run, "-m", "What is the capital of Hainan?")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() != "" or proc.stdout == "\n"
+    reply, end = proc.stdout[:-1], proc.stdout[-1:]
+    assert reply.strip() and end == "\n", repr(proc.stdout)
 
 
 @pytest.mark.parametrize("args,needle", [

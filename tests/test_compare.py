@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from peft import IA3Config, LoraConfig, TaskType
 
 from knowtune.cli import main
 from knowtune.data import load_dataset_dir
@@ -44,17 +45,22 @@ def test_table_files_written(bakeoff):
     assert not list(out.parent.glob(".bake*")), "no temporary directories left behind"
 
 
-def expected_trainable(model_dir, method_name, params):
-    import torch
+def peft_counts(model_dir, config) -> tuple[int, int]:
+    """(trainable, all) parameters as peft itself counts them, the adapter built by peft directly."""
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
 
-    from knowtune.methods import get_method
-    from knowtune.models import load_model
-    from knowtune.train import count_parameters
+    return get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config).get_nb_trainable_parameters()
 
-    method = get_method(method_name)
-    loaded = load_model(str(model_dir))
-    torch.manual_seed(0)
-    return count_parameters(method.apply(loaded.model, method.parse_params(params)))
+
+def lora_by_hand(model_dir, r: int) -> int:
+    """r x (in + out) for every linear layer of every decoder block (all-linear: the head excluded)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    hidden, inter, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    kv = config["num_key_value_heads"] * hidden // config["num_attention_heads"]
+    shapes = [(hidden, hidden), (hidden, kv), (hidden, kv), (hidden, hidden),  # q, k, v, o
+              (hidden, inter), (hidden, inter), (inter, hidden)]  # gate, up, down
+    return layers * sum(r * (i + o) for i, o in shapes)
 
 
 def test_rows_match_the_methods_applied(bakeoff):
@@ -63,10 +69,15 @@ def test_rows_match_the_methods_applied(bakeoff):
     before = table["base"]["before"]
     assert before["total"] == len(heldout)
     rows = {r["method"]: r for r in table["rows"]}
-    for name, params in (("lora", {"r": 2}), ("ia3", {})):
+    # the methods' documented settings (lora: r=2 on all-linear; ia3: k, v and the feed-forward down_proj)
+    configs = {"lora": LoraConfig(task_type=TaskType.CAUSAL_LM, r=2, target_modules="all-linear"),
+               "ia3": IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=["k_proj", "v_proj", "down_proj"],
+                                feedforward_modules=["down_proj"])}
+    assert rows["lora"]["trainable"] == lora_by_hand(model_dir, r=2)
+    for name, config in configs.items():
         row = rows[name]
         assert "error" not in row
-        assert (row["trainable"], row["total_params"]) == expected_trainable(model_dir, name, params)
+        assert (row["trainable"], row["total_params"]) == peft_counts(model_dir, config)
         assert row["after"]["total"] == len(heldout)
         adapter = out / name / "adapter"
         assert row["adapter_bytes"] == sum(f.stat().st_size for f in adapter.rglob("*") if f.is_file()) > 0

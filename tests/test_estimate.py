@@ -166,11 +166,31 @@ def test_galore_badam_and_checkpointing_cut_what_they_claim():
 
 
 def test_virtual_token_methods_pay_for_logits_at_every_position():
+    from peft import PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
+
     lora = estimate("smollm2-135m", "lora", answer_tokens=16)
-    prompt = estimate("smollm2-135m", "prompt", answer_tokens=16)
-    vocab = 49152
-    assert lora.logits == 12 * 16 * vocab
-    assert prompt.logits == (2 + 4) * 4 * (64 + 20) * vocab + 4 * 16 * vocab
+    assert lora.logits == 12 * 16 * 49152  # fp32 log-softmax and its two gradients, answer tokens only
+    batch, seq, answers = 4, 64, 16
+
+    def estimated(name: str) -> int:
+        _, config = tiny_model("llama", base_bf16=False)
+        method = get_method(name)
+        return estimate_memory(lambda: build_meta_model(config), config, "tiny", method, method.parse_params({}),
+                               batch=batch, seq=seq, answer_tokens=answers).logits
+
+    def positions_and_vocab(peft_config) -> tuple[int, int]:
+        """What the model's own forward gives logits for, counted by peft and torch on the CPU."""
+        model, _ = tiny_model("llama", base_bf16=False)
+        ids = torch.ones(batch, seq, dtype=torch.long)
+        with torch.no_grad():
+            logits = get_peft_model(model, peft_config)(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        return logits.shape[:-1].numel(), logits.shape[-1]
+
+    # the methods' defaults; bf16 logits at every position, their fp32 copy, the fp32 loss at the answers
+    for name, config in (("prompt", PromptTuningConfig), ("prefix", PrefixTuningConfig)):
+        virtual = get_method(name).parse_params({}).num_virtual_tokens
+        every, vocab = positions_and_vocab(config(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=virtual))
+        assert estimated(name) == (2 + 4) * every * vocab + 4 * answers * vocab, name
 
 
 def test_bad_estimate_input_is_refused():

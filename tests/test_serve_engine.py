@@ -111,5 +111,11 @@ def test_closing_a_stream_early_stops_the_model_and_frees_the_lock(engine):
 
 
 def test_seeded_sampling_repeats(engine):
-    replies = ["".join(engine.stream(MESSAGES, max_new_tokens=12, temperature=1.0, seed=11)) for _ in range(2)]
+    def reply(**sampling):
+        return "".join(engine.stream(MESSAGES, max_new_tokens=12, **sampling))
+
+    replies = [reply(temperature=1.0, seed=11) for _ in range(2)]
     assert replies[0] == replies[1]
+    # and it samples: another seed draws another reply, and the seeded reply is not the greedy one
+    assert reply(temperature=1.0, seed=12) != replies[0]
+    assert replies[0] != reply(temperature=0.0)

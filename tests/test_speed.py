@@ -1,6 +1,8 @@
 """The loop's speed settings change the speed, never the numbers: compiled blocks."""
 
 import torch
+import torch._dynamo
+from torch._dynamo.utils import counters
 
 from knowtune.data import build_samples, load_facts
 from knowtune.methods.layers import decoder_layers
@@ -13,12 +15,19 @@ def test_compiled_training_matches_and_leaves_the_model_uncompiled(tiny_qwen, fa
     samples = build_samples(load_facts([facts_file])).train[:16]
 
     def train(compile_blocks):
+        """(model, stats, graphs dynamo compiled while training)."""
         cfg = tiny_cfg(tiny_qwen, epochs=2, compile=compile_blocks)
         loaded, method, params = load_for_training(cfg)
-        return run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params, quiet=True)
+        torch._dynamo.reset()  # no graph cached by an earlier test: what runs compiled is compiled here
+        before = counters["stats"]["unique_graphs"]
+        model, stats = run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params, quiet=True)
+        return model, stats, counters["stats"]["unique_graphs"] - before
 
-    eager_model, eager = train(False)
-    compiled_model, compiled = train(True)
+    eager_model, eager, eager_graphs = train(False)
+    compiled_model, compiled, compiled_graphs = train(True)
+    # compilation happened, and only where asked: torch's own count of the graphs dynamo captured
+    assert eager_graphs == 0 and compiled_graphs > 0
+    assert compiled.compiled and not eager.compiled
     assert [s for s, _ in compiled.losses] == [s for s, _ in eager.losses]
     # same seed, same batches: only the fused kernels' rounding differs
     torch.testing.assert_close(torch.tensor([x for _, x in compiled.losses]),

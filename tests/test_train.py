@@ -1,11 +1,12 @@
 """The training loop on tiny random models: loss falls, peft format, determinism, masking."""
 
 import json
+import math
 
 import torch
 
 from knowtune.config import TrainConfig
-from knowtune.data import build_samples, load_facts
+from knowtune.data import build_samples, encode_chat, load_facts
 from knowtune.models import load_model
 from knowtune.train import load_for_training, run_training, train_run
 
@@ -28,7 +29,13 @@ def test_loss_falls_and_only_lora_changes(tiny_model, facts_file):
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
     changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert changed and all("lora_" in n for n in changed)
-    assert stats.tokens > 0 and stats.steps == len(stats.losses) or stats.steps >= len(stats.losses)
+    # every step logged (log_every=1); 10 epochs of ceil(n/4) batches, each sample's tokens once an epoch
+    steps = cfg.epochs * math.ceil(len(samples) / cfg.batch_size)
+    assert stats.steps == steps and [step for step, _ in stats.losses] == list(range(1, steps + 1))
+    system = [{"role": "system", "content": cfg.system_prompt}]
+    per_epoch = sum(len(encode_chat(loaded.tokenizer, system + s["messages"], cfg.max_len)["input_ids"])
+                    for s in samples)
+    assert per_epoch > 0 and stats.tokens == cfg.epochs * per_epoch
 
 
 def test_fast_loss_equals_full_logits_loss(tiny_qwen, facts_file):

@@ -89,15 +89,16 @@ def test_training_log_reads_the_partial_run_and_skips_a_half_written_line(tmp_pa
 
 
 def test_job_reports_a_failed_command_with_its_exit_code(tmp_path):
-    job = Job(["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r")],
-              tmp_path / "log.txt", cwd=tmp_path).start()
+    args = ["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r")]
+    job = Job(args, tmp_path / "log.txt", cwd=tmp_path).start()
     job.process.wait(timeout=120)
     assert job.returncode == 2
     assert job.status().startswith("failed (exit 2)")
     assert "missing.jsonl" in job.log_tail()
     assert "Traceback" not in job.log_tail()
     assert not (tmp_path / "r").exists()
-    assert sys.executable  # the job ran this interpreter's knowtune
+    # the job ran this interpreter's knowtune (not whatever `knowtune` is first on PATH)
+    assert job.process.args == [sys.executable, "-m", "knowtune.cli", *args]
 
 
 def test_the_whole_app_builds_with_every_methods_form(tmp_path):
