@@ -143,6 +143,7 @@ def test_a_departed_waiting_client_never_reaches_the_model(engine, endless):
         with pytest.raises(httpx.ReadTimeout):  # the second waits behind it, and its client gives up
             chat(url, engine, timeout=1.0)
         wait_until(lambda: len(jobs) == 2 and jobs[1].cancelled.is_set(), "the second job to be cancelled")
+        assert queue.pending == 1  # its slot is free while the first still runs, not when the worker gets to it
         release.set()  # the first reply ends; the worker comes to the second
         first.join(timeout=120)
         wait_until(lambda: queue.pending == 0, "the slot to be freed")

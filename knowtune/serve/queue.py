@@ -31,6 +31,9 @@ class Job:
         self._loop = loop
         self._events: asyncio.Queue = asyncio.Queue()
         self.cancelled = threading.Event()
+        self.on_cancel: Callable[[], None] | None = None  # set by the queue: frees a waiting job's slot
+        self.started = False  # the worker has taken it (guarded by the queue's lock)
+        self.holds_slot = True
 
     def put(self, kind: str, value) -> None:
         """Called from the worker thread."""
@@ -45,6 +48,8 @@ class Job:
 
     def cancel(self) -> None:
         self.cancelled.set()
+        if self.on_cancel is not None:
+            self.on_cancel()
 
 
 class GenerationQueue:
@@ -80,10 +85,11 @@ class GenerationQueue:
                 raise queue_full(self.retry_after())
             self._admitted += 1
         job = Job(asyncio.get_running_loop())
+        job.on_cancel = lambda: self._free_if_waiting(job)
         try:
             self._worker.submit(self._run, job, generation)
         except RuntimeError:  # shut down
-            self._leave()
+            self._leave(job)
             raise ApiError(503, "the server is shutting down", type="server_error") from None
         return job
 
@@ -93,9 +99,11 @@ class GenerationQueue:
     def _run(self, job: Job, generation: Generation) -> None:
         final: tuple[str, object] = ("done", None)
         started = time.monotonic()
+        with self._count_lock:
+            job.started = True
         try:
             if job.cancelled.is_set():
-                return  # its client left (or timed out) while it waited: the slot frees at once
+                return  # its client left (or timed out) while it waited: its slot is already free
             stats = GenerationStats()
             with contextlib.closing(generation(stats)) as pieces:
                 for text in pieces:
@@ -109,9 +117,20 @@ class GenerationQueue:
         finally:
             # Free the slot before the answer ends, so a client that sends its next request
             # as soon as this one is answered never finds its own finished request counted.
-            self._leave()
+            self._leave(job)
             job.put(*final)
 
-    def _leave(self) -> None:
+    def _free_if_waiting(self, job: Job) -> None:
+        """A client that leaves while its request waits gives its slot back now, not when the worker
+        reaches the request: otherwise a burst of leavers fills the queue with requests for nobody."""
         with self._count_lock:
-            self._admitted -= 1
+            waiting = not job.started
+        if waiting:
+            self._leave(job)
+
+    def _leave(self, job: Job) -> None:
+        """Give the job's slot back, once (the worker and a leaving client may both try)."""
+        with self._count_lock:
+            if job.holds_slot:
+                job.holds_slot = False
+                self._admitted -= 1
