@@ -35,7 +35,7 @@ def llama_run(tmp_path_factory, tiny_llama):
 
 @pytest.fixture(scope="module")
 def adapter_model(llama_run):
-    from knowtune.methods import load_trained
+    from knowtune.train.trained import load_trained
 
     loaded, _ = load_trained(llama_run / "adapter")
     return loaded

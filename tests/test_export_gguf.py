@@ -131,7 +131,7 @@ def qwen_run(tmp_path_factory, tiny_qwen):
 def test_ollama_export_of_a_qwen2_run_writes_gguf_and_modelfile(qwen_run, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from knowtune.methods import load_trained
+    from knowtune.train.trained import load_trained
 
     from knowtune.commands.export import export_command
 

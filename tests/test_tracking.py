@@ -27,13 +27,13 @@ def tracked_run(tmp_path_factory, tiny_llama):
     run = work / "run"
     # in-process (the CLI is covered below): the two commands as `knowtune train ... --report-to
     # tensorboard,mlflow` and `knowtune eval --run RUN --no-base ...` run them
-    from knowtune.commands.evaluate import EvalOptions, eval_command
+    from knowtune.commands.evaluate import EvalOptions, eval_run
     from knowtune.commands.train import train_command
 
     overrides = {"model": str(tiny_llama), "report_to": "tensorboard,mlflow", "precision": "fp32", "replay": 0,
                  "min_steps": 6, "log_every": 1, "compile": False}
     train_command(str(facts), run, None, overrides, model_named=True)
-    eval_command(run, None, None, EvalOptions(base=False, rag=False, probes=False, hallucination=False))
+    eval_run(run, EvalOptions(base=False, rag=False, probes=False, hallucination=False), run / "eval")
     return run
 
 

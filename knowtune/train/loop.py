@@ -16,18 +16,19 @@ from pathlib import Path
 import torch
 
 from ..config import TrainConfig
+from ..config.hardware import default_threads, peak_rss_mb, resolve_precision
+from ..config.rundir import PROGRESS_FILE
 from ..data import IGNORE, encode_chat, length_grouped_batches, pack_batch, pad_batch, shuffled_batches, with_system
 from ..methods.optim import adamw
 from .attention import attention_for, training_attention
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_precision
+from .hardware import make_accelerator
 from .lora_fast import fused_lora_updates
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 from .recipe import exposures_per_epoch, resolve_recipe
 from .speed import compile_wanted, compiled_blocks
 
-PROGRESS_FILE = "progress.jsonl"
 SHAPE_MULTIPLE = 8  # batch widths rounded up to this many tokens (see speed.py)
 
 
