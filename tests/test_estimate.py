@@ -34,7 +34,7 @@ def saved_bytes_of_last_layer(model, amp: bool) -> int:
     (parameters themselves excluded; a storage saved by several ops counts once, where first saved)."""
     import weakref
 
-    from knowtune.train.activations import base_model
+    from knowtune.methods.layers import base_model
 
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     decoder = base_model(model).get_decoder()

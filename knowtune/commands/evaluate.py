@@ -43,10 +43,9 @@ class EvalOptions:
     overwrite: bool = False
 
     def validate(self) -> None:
-        if self.top_k < 1:
-            raise KnowtuneError(f"must be >= 1, got {self.top_k}", field="--top-k")
-        if self.batch_size < 1:
-            raise KnowtuneError(f"must be >= 1, got {self.batch_size}", field="--batch-size")
+        for name in ("top_k", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ every answer token weighs the same whatever the padding, batching or process cou
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -198,7 +199,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
                 step_loss = None
                 for i, batch in enumerate(micro):
                     sync = i == len(micro) - 1
-                    context = accelerator.no_sync(wrapper) if not sync else _nullcontext()
+                    context = accelerator.no_sync(wrapper) if not sync else contextlib.nullcontext()
                     batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
                     with context, accelerator.autocast():
                         loss_sum, _ = wrapper(**batch)
@@ -257,8 +258,6 @@ def _adapter_inputs_uncast(model, precision: str):
     Autocast casts it straight back down for the matmul; skipping the round trip saves two
     activation copies per adapted layer (casts were a fifth of a LoRA step's CPU time).
     """
-    import contextlib
-
     if precision != "bf16" or not hasattr(model, "peft_config"):
         return contextlib.nullcontext()
     if any(config.peft_type != "LORA" for config in model.peft_config.values()):
@@ -295,11 +294,3 @@ def _micro_batches(epoch_batches, features, pad_id, *, packed: bool, skip: int =
                 tokens = 0
             yield batch, tokens
         epoch += 1
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
