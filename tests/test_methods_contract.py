@@ -16,6 +16,7 @@ import torch
 from knowtune.config import KnowtuneError, TrainConfig
 from knowtune.data import build_samples, encode_chat, load_facts, pad_batch
 from knowtune.methods import attach_trained, get_method, merge_trained, method_names, read_meta, save_trained
+from knowtune.methods.layers import base_model
 from knowtune.models import load_model
 from knowtune.train import count_parameters, load_for_training, run_training
 from knowtune.train.loss import CausalLMLoss
@@ -41,13 +42,11 @@ def logits(model, batch):
 
 def base_state(model) -> dict:
     """The base model's tensors by their original names (peft's `.base_layer` removed)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return {n.replace(".base_layer", ""): t for n, t in base.state_dict().items()}
+    return {n.replace(".base_layer", ""): t for n, t in base_model(model).state_dict().items()}
 
 
 def trainable_base_names(model) -> set:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return {n.replace(".base_layer", "") for n, p in base.named_parameters() if p.requires_grad}
+    return {n.replace(".base_layer", "") for n, p in base_model(model).named_parameters() if p.requires_grad}
 
 
 def make_cfg(model_dir, name, **kw):
