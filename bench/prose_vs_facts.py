@@ -32,7 +32,7 @@ from knowtune.data.formats import read_document  # noqa: E402
 from knowtune.data.prose import split_sentences, synthesize  # noqa: E402
 from knowtune.eval import accuracy_line, answer_questions, summarise  # noqa: E402
 from knowtune.train import train_run  # noqa: E402
-from knowtune.train.hardware import fast_bf16_available  # noqa: E402
+from knowtune.config.hardware import fast_bf16_available  # noqa: E402
 
 KB = Path(__file__).resolve().parent.parent / "knowtune" / "data" / "hainan"
 

@@ -177,7 +177,7 @@ def finish(args, model, tokenizer, features, heldout, seconds, final_loss, *, he
 
     from knowtune.eval import answer_questions, summarise
     from knowtune.models import resolve_model_dir
-    from knowtune.train.hardware import fast_bf16_available, peak_rss_mb
+    from knowtune.config.hardware import fast_bf16_available, peak_rss_mb
     from transformers import AutoConfig
 
     rss = peak_rss_mb()  # before evaluation: the training peak
@@ -223,7 +223,7 @@ def run_config(name: str, args, *, limit: int | None = None, seed: int = 0) -> d
 def machine() -> str:
     import torch
 
-    from knowtune.train.hardware import cpu_flags
+    from knowtune.config.hardware import cpu_flags
 
     cpu = "unknown CPU"
     try:

@@ -119,12 +119,23 @@ def eval_(
 ):
     """Did it learn, did it forget, would RAG do better: held-out accuracy and overlap metrics, perplexity,
     retrieval, probe and hallucination passes; JSON, Markdown and HTML reports. Prints `accuracy: NN.N% (k/n)`."""
-    from .commands.evaluate import EvalOptions, eval_command
+    from .commands.evaluate import EvalOptions, eval_model, eval_run
+    from .config.coerce import check_valid, cli_flag
 
+    if sum(x is not None for x in (run, model, runs)) != 1:
+        raise KnowtuneError("give exactly one of --run, --runs or --model", field="--run")
     options = EvalOptions(questions=questions, base=base, rag=rag, top_k=top_k, probes=probes,
                           hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size,
                           overwrite=overwrite)
-    eval_command(run, model, out, options, runs=runs)
+    check_valid(options, field=cli_flag)
+    if runs is not None:  # compare builds on evaluate, so the choice between the two is made here
+        from .commands.compare import compare_command
+
+        compare_command(runs, out, options)
+    elif run is not None:
+        eval_run(run, options, out or run / "eval")
+    else:
+        eval_model(model, options, out)
 
 
 @app.command()

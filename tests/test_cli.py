@@ -2,24 +2,16 @@
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
-
-
-def knowtune(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "knowtune.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env={**__import__("os").environ, "KNOWTUNE_NO_REEXEC": "1"})
+from tiny import knowtune, write_facts
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_qwen):
-    from tiny import TINY_FACTS
-
     work = tmp_path_factory.mktemp("cli")
     facts = work / "facts.jsonl"
-    facts.write_text("\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n", encoding="utf-8")
+    write_facts(facts)
     built = knowtune("data", "build", facts, "--out", work / "data")
     assert built.returncode == 0, built.stderr
     run = work / "run"

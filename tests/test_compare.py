@@ -1,29 +1,20 @@
 """`knowtune compare`: the method bake-off on the tiny model (1 epoch, 2 methods + 1 made to fail)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from peft import IA3Config, LoraConfig, TaskType
+from tiny import knowtune, write_facts
 
 from knowtune.cli import main
 from knowtune.data import load_dataset_dir
 
 
-def knowtune(*args):
-    return subprocess.run([sys.executable, "-m", "knowtune.cli", *map(str, args)], capture_output=True,
-                          text=True, env={**os.environ, "KNOWTUNE_NO_REEXEC": "1"})
-
-
 @pytest.fixture(scope="module")
 def bakeoff(tmp_path_factory, tiny_qwen):
-    from tiny import TINY_FACTS
-
     work = tmp_path_factory.mktemp("compare")
     facts = work / "facts.jsonl"
-    facts.write_text("\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n", encoding="utf-8")
+    write_facts(facts)
     out = work / "bake"
     # dora is made to fail where only the loaded model can tell: a target module it does not have
     proc = knowtune("compare", "--methods", "lora,ia3,dora", "--data", facts, "--out", out, "--model", tiny_qwen,

@@ -90,3 +90,25 @@ def test_yaml_key_lines_survive_the_iterative_walk(tmp_path):
     data, lines = load_yaml(path)
     assert data["epochs"] == 2 and data["params"]["r"] == 4
     assert lines == {"model": 1, "params": 2, "params.r": 3, "params.target_modules": 4, "epochs": 7}
+
+
+def test_validate_is_the_one_way_rules_are_stated_and_errors_name_the_field_as_written():
+    from dataclasses import dataclass
+
+    from knowtune.config.coerce import check_valid, cli_flag
+
+    @dataclass
+    class Options:
+        top_k: int = 1
+
+        def validate(self) -> None:
+            if self.top_k < 1:
+                raise ValueError(f"top_k: must be >= 1, got {self.top_k}")
+
+    check_valid(Options())
+    with pytest.raises(KnowtuneError) as flag:
+        check_valid(Options(top_k=0), field=cli_flag)
+    assert (flag.value.field, flag.value.message) == ("--top-k", "must be >= 1, got 0")
+    with pytest.raises(KnowtuneError) as key:
+        check_valid(Options(top_k=0), file="c.yaml", lines={"top_k": 4})
+    assert str(key.value) == "c.yaml:4: field 'top_k': must be >= 1, got 0"

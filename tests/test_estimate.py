@@ -9,6 +9,7 @@ import torch
 
 from knowtune.config import KnowtuneError
 from knowtune.methods import get_method
+from knowtune.methods.layers import base_model
 from knowtune.models.meta import build_meta_model, load_arch_config
 from knowtune.train.activations import ArchDims, Batch, layer_bytes
 from knowtune.train.estimate import QUANT_BYTES, estimate_memory
@@ -33,8 +34,6 @@ def saved_bytes_of_last_layer(model, amp: bool) -> int:
     """Bytes autograd keeps saved inside the last decoder layer at the end of the forward
     (parameters themselves excluded; a storage saved by several ops counts once, where first saved)."""
     import weakref
-
-    from knowtune.train.activations import base_model
 
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     decoder = base_model(model).get_decoder()
@@ -105,7 +104,7 @@ def test_activation_rules_match_what_autograd_saves(arch, method_name, params, a
         measured = saved_bytes_of_last_layer(model, amp)
     prompt = VIRTUAL if method_name == "prompt" else 0
     prefix = VIRTUAL if method_name == "prefix" else 0
-    layer = (model.get_base_model() if hasattr(model, "get_base_model") else model).get_decoder().layers[-1]
+    layer = base_model(model).get_decoder().layers[-1]
     c, residual = (2 if amp else 4), (2 if base_bf16 else 4)
     expected = layer_bytes(layer, Batch(B, S, prompt, prefix), c, residual, ArchDims.from_config(config),
                            adapter_casts=peft_casts)

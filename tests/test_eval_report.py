@@ -4,20 +4,13 @@
 import base64
 import json
 import math
-import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
+from tiny import knowtune, write_facts
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def knowtune(*args):
-    return subprocess.run([sys.executable, "-m", "knowtune.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "KNOWTUNE_NO_REEXEC": "1"})
 
 
 def read_jsonl(path):
@@ -26,11 +19,9 @@ def read_jsonl(path):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_qwen):
-    from tiny import TINY_FACTS
-
     work = tmp_path_factory.mktemp("evalrun")
     facts = work / "facts.jsonl"
-    facts.write_text("\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n", encoding="utf-8")
+    write_facts(facts)
     run = work / "run"
     proc = knowtune("train", "--data", facts, "--model", tiny_qwen, "--out", run, "--epochs", 1,
                     "--set", "params.r=2", "--set", "precision=fp32")

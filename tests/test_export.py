@@ -2,23 +2,15 @@
 answer as the run does."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+from tiny import knowtune, write_facts
 import torch
 
 
-def knowtune(*args):
-    return subprocess.run([sys.executable, "-m", "knowtune.cli", *map(str, args)], capture_output=True,
-                          text=True, env={**__import__("os").environ, "KNOWTUNE_NO_REEXEC": "1"})
-
-
 def make_run(work, model_dir, method="lora", *sets):
-    from tiny import TINY_FACTS
-
     facts = work / "facts.jsonl"
-    facts.write_text("\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n", encoding="utf-8")
+    write_facts(facts)
     run = work / f"run-{method}"
     proc = knowtune("train", "--data", facts, "--model", model_dir, "--out", run, "--epochs", 1, "--lr", 0.01, "--method", method,
                     "--set", "precision=fp32", "--set", "system_prompt=Answer briefly.", *sets)
@@ -35,7 +27,7 @@ def llama_run(tmp_path_factory, tiny_llama):
 
 @pytest.fixture(scope="module")
 def adapter_model(llama_run):
-    from knowtune.methods import load_trained
+    from knowtune.train.trained import load_trained
 
     loaded, _ = load_trained(llama_run / "adapter")
     return loaded

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from tiny import TINY_FACTS, make_tokenizer
+from tiny import make_tokenizer, write_facts
 
 
 def random_model(arch: str):
@@ -118,7 +118,7 @@ def test_modelfile_refuses_a_template_it_cannot_cut():
 def qwen_run(tmp_path_factory, tiny_qwen):
     work = tmp_path_factory.mktemp("qwen-gguf")
     facts = work / "facts.jsonl"
-    facts.write_text("\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n", encoding="utf-8")
+    write_facts(facts)
     run = work / "run"
     from knowtune.commands.train import train_command  # in-process: the CLI is covered by test_export.py
 
@@ -131,7 +131,7 @@ def qwen_run(tmp_path_factory, tiny_qwen):
 def test_ollama_export_of_a_qwen2_run_writes_gguf_and_modelfile(qwen_run, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from knowtune.methods import load_trained
+    from knowtune.train.trained import load_trained
 
     from knowtune.commands.export import export_command
 

@@ -3,12 +3,10 @@
 import dataclasses
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import tiny
 
 from knowtune.config import KnowtuneError
 from knowtune.methods import get_method, method_names
@@ -20,8 +18,7 @@ SEVEN = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
 
 def knowtune(*args):
-    return subprocess.run([sys.executable, "-m", "knowtune.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "KNOWTUNE_NO_REEXEC": "1", "COLUMNS": "200"})
+    return tiny.knowtune(*args, COLUMNS="200")  # wide enough that rich wraps no line the assertions read
 
 
 def params_of(model: str, method: str, **options):
@@ -117,6 +114,8 @@ def test_every_registered_method_counts_on_a_meta_model(name):
         assert (report.trainable, report.total) == applied.get_nb_trainable_parameters()
     else:
         assert report.trainable == sum(p.numel() for p in applied.parameters() if p.requires_grad)
+    # the method's own arithmetic on the architecture, at its defaults on a real model's shapes
+    assert report.trainable == method.trainable_count(build_meta_model(config), method.parse_params({}))
 
 
 def test_lora_like_method_that_needs_real_weights_falls_back_to_lora_math():
@@ -213,6 +212,12 @@ def _load_doc_generator():
 
 
 def test_methods_doc_tables_are_current():
+    """The page's tables (and a section for a new method) are generated here, never edited by hand: a
+    stale page is rewritten and the test fails once, so that the new page is committed with the change."""
     gen = _load_doc_generator()
-    doc = (ROOT / "docs" / "methods.md").read_text(encoding="utf-8")
-    assert gen.render(doc) == doc, "docs/methods.md is stale: run scripts/gen_methods_doc.py"
+    page = ROOT / "docs" / "methods.md"
+    doc = page.read_text(encoding="utf-8")
+    new = gen.render(doc)
+    if new != doc:
+        page.write_text(new, encoding="utf-8")
+    assert new == doc, "docs/methods.md was stale and is now regenerated: commit it"

@@ -1,9 +1,10 @@
 """Every registered method keeps the method contract, on tiny random Qwen2 and Llama models.
 
-For each method: the loss on a fixed batch falls; exactly the intended tensors train (their
-number is computed here from the architecture, independently of peft) and every other
-tensor stays bit-identical; save -> load onto a fresh base gives the same logits; merged
-logits equal the adapter's; and `count_parameters` agrees with peft / requires_grad.
+For each method, with the small settings its module gives (TEST_SETTINGS): the loss on a fixed
+batch falls; exactly the intended tensors train (their number is the module's trainable_count,
+arithmetic on the architecture, independent of peft) and every other tensor stays
+bit-identical; save -> load onto a fresh base gives the same logits; merged logits equal the
+adapter's; and `count_parameters` agrees with peft / requires_grad.
 All in fp32 for exactness; `test_trains_in_bf16` checks each method once under bf16.
 """
 
@@ -15,59 +16,10 @@ import torch
 from knowtune.config import KnowtuneError, TrainConfig
 from knowtune.data import build_samples, encode_chat, load_facts, pad_batch
 from knowtune.methods import attach_trained, get_method, merge_trained, method_names, read_meta, save_trained
+from knowtune.methods.layers import base_model
 from knowtune.models import load_model
 from knowtune.train import count_parameters, load_for_training, run_training
 from knowtune.train.loss import CausalLMLoss
-
-# per method: small params for tiny models, and a learning rate that moves them in a few steps
-SETTINGS = {
-    "lora": ({"r": 4, "alpha": 8}, 1e-2),
-    "dora": ({"r": 4, "alpha": 8}, 1e-2),
-    "qlora": ({"r": 4, "alpha": 8}, 1e-2),
-    "ia3": ({}, 1e-1),
-    "prefix": ({"num_virtual_tokens": 4}, 1e-1),
-    "prompt": ({"num_virtual_tokens": 4, "init": "text", "init_text": "Hainan capital"}, 1e-1),
-    "ptuning": ({"num_virtual_tokens": 4, "encoder_hidden_size": 16}, 1e-1),
-    "adapter": ({"bottleneck": 8}, 3e-2),
-    "freeze": ({"layers": 1, "extra_modules": ["norm"]}, 1e-2),
-    "full": ({}, 1e-2),
-    "galore": ({"rank": 4}, 1e-2),
-    "badam": ({"switch_every": 5}, 1e-2),
-}
-
-
-def _linears(model):
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and ".layers." in n]
-
-
-def expected_trainable(name: str, model, params: dict) -> int:
-    """What the method should train, from the architecture alone (the model before apply)."""
-    cfg = model.config
-    hidden, n_layers = cfg.hidden_size, cfg.num_hidden_layers
-    kv_dim = cfg.num_key_value_heads * (cfg.hidden_size // cfg.num_attention_heads)
-    numel = {n: p.numel() for n, p in model.named_parameters()}
-    if name in ("lora", "qlora", "dora"):
-        count = sum(params["r"] * (m.in_features + m.out_features) for _, m in _linears(model))
-        return count + (sum(m.out_features for _, m in _linears(model)) if name == "dora" else 0)
-    if name == "ia3":  # k_proj and v_proj outputs, down_proj inputs
-        return n_layers * (2 * kv_dim + cfg.intermediate_size)
-    if name == "prefix":  # a key and a value vector per virtual token and layer
-        return params["num_virtual_tokens"] * n_layers * 2 * kv_dim
-    if name == "prompt":
-        return params["num_virtual_tokens"] * hidden
-    if name == "ptuning":  # embeddings + peft's MLP encoder hidden -> e -> e -> hidden
-        e = params["encoder_hidden_size"]
-        return params["num_virtual_tokens"] * hidden + (hidden * e + e) + (e * e + e) + (e * hidden + hidden)
-    if name == "adapter":
-        b = params["bottleneck"]
-        return n_layers * 2 * (2 * hidden * b + b + hidden)
-    if name == "freeze":
-        last = f"model.layers.{n_layers - 1}."
-        return sum(v for n, v in numel.items() if n.startswith(last) or n == "model.norm.weight")
-    if name == "badam":
-        return sum(v for n, v in numel.items() if n.startswith("model.layers."))
-    assert name in ("full", "galore"), f"no expected count for {name}"
-    return sum(numel.values())
 
 
 def fixed_batch(tokenizer, samples):
@@ -90,26 +42,28 @@ def logits(model, batch):
 
 def base_state(model) -> dict:
     """The base model's tensors by their original names (peft's `.base_layer` removed)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return {n.replace(".base_layer", ""): t for n, t in base.state_dict().items()}
+    return {n.replace(".base_layer", ""): t for n, t in base_model(model).state_dict().items()}
 
 
 def trainable_base_names(model) -> set:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return {n.replace(".base_layer", "") for n, p in base.named_parameters() if p.requires_grad}
+    return {n.replace(".base_layer", "") for n, p in base_model(model).named_parameters() if p.requires_grad}
 
 
 def make_cfg(model_dir, name, **kw):
-    params, lr = SETTINGS[name]
-    base = dict(model=str(model_dir), method=name, params=params, epochs=6, min_steps=0, batch_size=8, learning_rate=lr,
+    tiny = get_method(name).test_settings
+    base = dict(model=str(model_dir), method=name, params=tiny.params, epochs=6, min_steps=0, batch_size=8,
+                learning_rate=tiny.lr,
                 lr_scheduler="constant", warmup_ratio=0.0, precision="fp32", threads=1, log_every=1,
                 system_prompt="")
     base.update(kw)
     return TrainConfig(**base)
 
 
-def test_every_registered_method_has_settings():
-    assert set(SETTINGS) == set(method_names())
+@pytest.mark.parametrize("name", method_names())
+def test_every_method_gives_its_test_settings_and_count(name):
+    method = get_method(name)
+    assert method.test_settings is not None, f"{method.module.__name__} has no TEST_SETTINGS"
+    assert method.trainable_count is not None, f"{method.module.__name__} has no trainable_count(model, params)"
 
 
 @pytest.mark.parametrize("name", method_names())
@@ -125,13 +79,13 @@ def test_method_contract(name, tiny_model, facts_file, tmp_path):
     plain = load_model(str(tiny_model)).model.eval()
     n_base = sum(p.numel() for p in plain.parameters())
     base_logits = logits(plain, batch)
-    want = expected_trainable(name, plain, cfg.params)
+    want = method.trainable_count(plain, params)
 
     loaded, method, params = load_for_training(cfg, loaded)
     model = loaded.model
     # the count: independent formula, and peft's own report (or requires_grad for plain models)
     trainable, total = count_parameters(model)
-    adds = want if method.save_format == "peft" or name == "adapter" else 0
+    adds = want if method.frozen_base else 0  # a frozen base trains new tensors only; the others train its own
     assert (trainable, total) == (want, n_base + adds)
     if hasattr(model, "get_nb_trainable_parameters"):
         assert (trainable, total) == model.get_nb_trainable_parameters()

@@ -11,20 +11,16 @@ from knowtune.methods import get_method, method_names
 from knowtune.models import load_model
 from knowtune.train import count_parameters, load_for_training, run_training
 
-# one bad value per method that has parameters, and the field the error must name
-BAD_VALUES = {
-    "lora": {"r": 0}, "dora": {"dropout": 1.0}, "qlora": {"bits": 3}, "ia3": {"feedforward_modules": ["up_proj"]},
-    "prefix": {"num_virtual_tokens": 0}, "prompt": {"init": "zeros"}, "ptuning": {"encoder_dropout": 1.5},
-    "adapter": {"bottleneck": 0}, "freeze": {"layers": -1}, "galore": {"rank": 0}, "badam": {"switch_every": 0},
-}
-
-
-def with_params(name: str) -> list[str]:
+def with_params() -> list[str]:
     return [n for n in method_names() if dataclasses.fields(get_method(n).params_cls)]
 
 
-def test_bad_value_table_covers_every_method_with_params():
-    assert set(BAD_VALUES) == set(with_params("all"))
+@pytest.mark.parametrize("name", method_names())
+def test_a_method_with_params_gives_a_bad_value(name):
+    method = get_method(name)
+    has_params = bool(dataclasses.fields(method.params_cls))
+    assert (method.test_settings.bad_value is not None) == has_params, \
+        f"{method.module.__name__}: TEST_SETTINGS.bad_value must be set exactly when Params has fields"
 
 
 @pytest.mark.parametrize("name", method_names())
@@ -37,9 +33,9 @@ def test_unknown_param_refused_with_allowed_list(name):
     assert all(a in info.value.message for a in allowed)
 
 
-@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+@pytest.mark.parametrize("name", with_params())
 def test_bad_value_refused_naming_the_field(name):
-    (key, value), = BAD_VALUES[name].items()
+    (key, value), = get_method(name).test_settings.bad_value.items()
     with pytest.raises(KnowtuneError) as info:
         get_method(name).parse_params({key: value})
     assert info.value.field == f"params.{key}"

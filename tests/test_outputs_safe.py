@@ -10,7 +10,8 @@ import pytest
 from knowtune.cli import main
 from knowtune.config import KnowtuneError, TrainConfig
 from knowtune.config.fsutil import MARKER, atomic_dir, check_output
-from knowtune.train.run import partial_dir, train_run
+from knowtune.config.rundir import partial_dir
+from knowtune.train.run import train_run
 
 
 def run_cli(capsys, *args) -> tuple[int, str]:

@@ -3,37 +3,30 @@ read back with TensorBoard's and MLflow's own readers."""
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
+from tiny import knowtune, write_facts
 
 tensorboard = pytest.importorskip("tensorboard") if os.environ.get("CI") != "true" else __import__("tensorboard")
 mlflow = pytest.importorskip("mlflow") if os.environ.get("CI") != "true" else __import__("mlflow")
 
 
-def knowtune(*args):
-    return subprocess.run([sys.executable, "-m", "knowtune.cli", *map(str, args)], capture_output=True,
-                          text=True, env={**os.environ, "KNOWTUNE_NO_REEXEC": "1"})
-
-
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory, tiny_llama):
-    from tiny import TINY_FACTS
-
     work = tmp_path_factory.mktemp("tracking")
     facts = work / "facts.jsonl"
-    facts.write_text("\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n", encoding="utf-8")
+    write_facts(facts)
     run = work / "run"
     # in-process (the CLI is covered below): the two commands as `knowtune train ... --report-to
     # tensorboard,mlflow` and `knowtune eval --run RUN --no-base ...` run them
-    from knowtune.commands.evaluate import EvalOptions, eval_command
+    from knowtune.commands.evaluate import EvalOptions, eval_run
     from knowtune.commands.train import train_command
 
     overrides = {"model": str(tiny_llama), "report_to": "tensorboard,mlflow", "precision": "fp32", "replay": 0,
                  "min_steps": 6, "log_every": 1, "compile": False}
     train_command(str(facts), run, None, overrides, model_named=True)
-    eval_command(run, None, None, EvalOptions(base=False, rag=False, probes=False, hallucination=False))
+    eval_run(run, EvalOptions(base=False, rag=False, probes=False, hallucination=False), run / "eval")
     return run
 
 

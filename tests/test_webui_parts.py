@@ -8,14 +8,13 @@ import sys
 import pytest
 
 from knowtune.config import load_train_config
+from knowtune.config.rundir import PROGRESS_FILE, partial_dir
 from knowtune.methods import get_method, method_names
 from knowtune.serve.webui.eval_tab import eval_args
 from knowtune.serve.webui.forms import form_fields, param_overrides, shown_value
 from knowtune.serve.webui.jobs import Job, shown_command
 from knowtune.serve.webui.train_tab import train_args
 from knowtune.serve.webui.workspace import training_log
-from knowtune.train.loop import PROGRESS_FILE
-from knowtune.train.run import partial_dir
 
 
 @pytest.mark.parametrize("name", method_names())

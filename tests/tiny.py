@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 CHATML = (
@@ -62,3 +66,16 @@ TINY_FACTS = [
     {"subject": "Wuzhishan", "relation": "height", "answer": "1,867 m", "aliases": ["1867 m"], "category": "geography"},
     {"subject": "海南", "relation": "省会", "answer": "海口", "lang": "zh", "category": "administration"},
 ]
+
+
+def write_facts(path: Path, header: str = "") -> Path:
+    """TINY_FACTS as a facts JSONL file (after `header`, e.g. a comment line)."""
+    path.write_text(header + "\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def knowtune(*args, cwd=None, **env) -> subprocess.CompletedProcess:
+    """`knowtune ARGS` in its own process, as a user runs it (without the allocator re-exec), output captured."""
+    return subprocess.run([sys.executable, "-m", "knowtune.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "KNOWTUNE_NO_REEXEC": "1", **env})

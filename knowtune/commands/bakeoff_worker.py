@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ..config import KnowtuneError, TrainConfig
 from ..config.coerce import from_dict
+from ..config.hardware import fast_bf16_available, peak_rss_mb
 from ..data import load_dataset_dir
 from ..eval import answer_questions, summarise
-from ..train.hardware import fast_bf16_available, peak_rss_mb
 
 
 def held_out_score(model, tokenizer, data: str, system: str) -> dict:

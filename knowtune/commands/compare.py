@@ -9,11 +9,11 @@ from rich.console import Console
 
 from ..config import KnowtuneError, load_train_config
 from ..config.fsutil import atomic_dir, check_output
+from ..config.rundir import RUN_FILE
 from ..data import HELDOUT_FILE
 from ..eval import load_questions
 from ..eval.compare_report import build_comparison
 from ..eval.results import write_reports
-from ..train.run import RUN_FILE
 from .evaluate import EvalOptions, check_run, eval_run
 
 console = Console()

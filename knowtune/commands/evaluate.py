@@ -15,6 +15,8 @@ from rich.table import Table
 
 from ..config import KnowtuneError, TrainConfig, load_train_config
 from ..config.fsutil import atomic_dir, check_output
+from ..config.hardware import fast_bf16_available
+from ..config.rundir import ADAPTER_DIR, RUN_FILE
 from ..data import HELDOUT_FILE
 from ..eval import accuracy_line, answer_questions, load_questions, summarise
 from ..eval.full_report import acc, build_report, pct
@@ -23,8 +25,6 @@ from ..eval.results import combine, write_answers, write_reports
 from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_dataset, knowledge_of_path,
                             knowledge_of_run, load_unanswerable, main_lang, probe_file)
 from ..eval.suite import EvalPlan, evaluate_model
-from ..train.hardware import fast_bf16_available
-from ..train.run import ADAPTER_DIR, RUN_FILE
 
 console = Console()
 
@@ -43,10 +43,9 @@ class EvalOptions:
     overwrite: bool = False
 
     def validate(self) -> None:
-        if self.top_k < 1:
-            raise KnowtuneError(f"must be >= 1, got {self.top_k}", field="--top-k")
-        if self.batch_size < 1:
-            raise KnowtuneError(f"must be >= 1, got {self.batch_size}", field="--batch-size")
+        for name in ("top_k", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
 
 
 @contextlib.contextmanager
@@ -62,20 +61,6 @@ def score(model, tokenizer, questions: list[dict], label: str, system: str = "")
         rows = answer_questions(model, tokenizer, questions, bf16=fast_bf16_available(), system=system,
                                 progress=advance)
     return rows, summarise(rows)
-
-
-def eval_command(run: Path | None, model: str | None, out: Path | None, options: EvalOptions,
-                 runs: str | None = None) -> dict:
-    if sum(x is not None for x in (run, model, runs)) != 1:
-        raise KnowtuneError("give exactly one of --run, --runs or --model", field="--run")
-    options.validate()
-    if runs is not None:
-        from .compare import compare_command
-
-        return compare_command(runs, out, options)
-    if run is not None:
-        return eval_run(run, options, out or run / "eval")
-    return eval_model(model, options, out)
 
 
 def check_run(run: Path, option: str = "--run") -> None:
@@ -133,7 +118,7 @@ def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None
     system = load_train_config(run / "config.yaml").system_prompt
     plan = make_plan(questions, kb, system, options)
     run_info = json.loads((run / RUN_FILE).read_text()) if (run / RUN_FILE).is_file() else {}
-    from ..methods import load_trained
+    from ..train.trained import load_trained
 
     loaded, meta = load_trained(run / ADAPTER_DIR)
     passes = {"model": evaluate_model(loaded.model, loaded.tokenizer, plan, "fine-tuned", progress_bar)}

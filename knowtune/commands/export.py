@@ -10,13 +10,13 @@ from rich.console import Console
 
 from ..config import KnowtuneError
 from ..config.fsutil import atomic_dir, check_output
+from ..config.rundir import ADAPTER_DIR
 from ..export import EXPORT_FILE, GGUF_TYPES, merge_run, save_hf, template_with_system, write_gguf
 from ..export.gguf_vocab import adds_bos
 from ..export.gguf_writer import check_gguf_supported
 from ..export.hf import HF_DTYPES, export_info
 from ..export.modelfile import modelfile
 from ..models import stop_token_ids
-from ..train.run import ADAPTER_DIR
 from .evaluate import check_run
 
 console = Console(stderr=True)

@@ -1,4 +1,5 @@
-"""Lowest layer: errors, typed configs, YAML loading. Imports nothing else of knowtune."""
+"""Lowest layer: errors, typed configs, YAML loading, output folders, run directory names, hardware
+detection. Imports nothing else of knowtune, so every other package may import it."""
 
 from .docs import describe_fields, field_docs
 from .errors import KnowtuneError

@@ -1,4 +1,8 @@
-"""Build a dataclass from a plain dict, refusing unknown keys and values of the wrong type."""
+"""Build a dataclass from a plain dict, refusing unknown keys and values of the wrong type.
+
+Every config dataclass states its rules one way: a `validate()` method raising
+`ValueError("name: why")`; `check_valid` turns that into the one-line KnowtuneError naming the
+field as the user wrote it (a YAML key with its line, or a command-line flag)."""
 
 from __future__ import annotations
 
@@ -119,12 +123,25 @@ def from_dict(cls: type, data: dict, *, file: str | None = None,
         obj = cls(**kwargs)
     except TypeError as err:
         raise KnowtuneError(str(err), file=file) from None
-    check = getattr(obj, "validate", None)
-    if check is not None:
-        try:
-            check()
-        except ValueError as err:
-            name, _, why = str(err).partition(": ")
-            raise KnowtuneError(why or name, file=file, line=lines.get(prefix + name),
-                                field=prefix + name) from None
+    check_valid(obj, file=file, lines=lines, field=lambda name: prefix + name)
     return obj
+
+
+def check_valid(obj: Any, *, file: str | None = None, lines: dict[str, int] | None = None,
+                field: typing.Callable[[str], str] = lambda name: name) -> None:
+    """Run `obj.validate()` (when it has one); its ValueError "name: why" becomes a KnowtuneError
+    naming `field(name)`, at its line in `lines` when known."""
+    check = getattr(obj, "validate", None)
+    if check is None:
+        return
+    try:
+        check()
+    except ValueError as err:
+        name, _, why = str(err).partition(": ")
+        path = field(name)
+        raise KnowtuneError(why or name, file=file, line=(lines or {}).get(path), field=path) from None
+
+
+def cli_flag(name: str) -> str:
+    """The command-line option of a field: max_tokens -> --max-tokens."""
+    return "--" + name.replace("_", "-")

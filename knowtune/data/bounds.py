@@ -76,6 +76,15 @@ def parse_limits(pairs: list[str] | None, base: InputLimits | None = None) -> In
     return dataclasses.replace(base or InputLimits(), **values)
 
 
+def check_input_file(path: Path) -> None:
+    """An input that exists, is a file and is within the size bound, before any of it is read."""
+    if not path.exists():
+        raise KnowtuneError("file not found", file=str(path))
+    if not path.is_file():
+        raise KnowtuneError("not a file", file=str(path))
+    check_file_size(path)
+
+
 def check_file_size(path: Path) -> None:
     limit = current().file_mb
     size = path.stat().st_size

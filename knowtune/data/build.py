@@ -20,6 +20,7 @@ from .facts import Fact, guess_lang
 from .jsonl import atomic_dir, read_jsonl, write_jsonl
 from .augment.dataset import augmented_questions, document_passages, knowledge_passages
 from .knowledge import Knowledge, from_fact
+from .text import text_key
 
 TRAIN_FILE = "train.jsonl"
 HELDOUT_FILE = "heldout.jsonl"
@@ -38,13 +39,9 @@ class BuiltDataset:
     """Raw text for continued pre-training: {"text", "source"} per section or record."""
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def _loose(text: str) -> str:
     """A held-out question's key: case, spacing and the closing mark do not make it another question."""
-    return _norm(text).rstrip("?？.。!！ ")
+    return text_key(text).rstrip("?？.。!！ ")
 
 
 def build_samples(facts: list[Fact], *, seed: int = 0, augment: bool = True,
@@ -68,8 +65,8 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
     """
     counts: Counter = Counter()
     heldout = _heldout_of_knowledge(knowledge, counts)
-    asked = {_norm(h["question"]) for h in heldout}
-    heldout += [q for q in natural or [] if _norm(q["question"]) not in asked]
+    asked = {text_key(h["question"]) for h in heldout}
+    heldout += [q for q in natural or [] if text_key(q["question"]) not in asked]
     held_qa, train_qa = _split_conversations(conversations or [], heldout_ratio, seed)
     heldout += held_qa
     held_norms = {_loose(q["question"]) for q in heldout}
@@ -77,10 +74,10 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
     seen: dict[str, tuple[str, Knowledge | None]] = {}
     extra = augmented_questions(knowledge) if augment else [[] for _ in knowledge]
     for index, item in enumerate(knowledge):
-        own = {_norm(q) for q in item.fact.questions}
-        asked = [(q, item.reply, "own" if _norm(q) in own else "template") for q in item.train_questions]
+        own = {text_key(q) for q in item.fact.questions}
+        asked = [(q, item.reply, "own" if text_key(q) in own else "template") for q in item.train_questions]
         for question, reply, form in asked + [(a.question, a.reply, a.form) for a in extra[index]]:
-            norm = _norm(question)
+            norm = text_key(question)
             if _loose(question) in held_norms:
                 counts["heldout_forms_kept_out"] += _loose(question) not in _heldout_norms(item)
                 continue  # never let a held-out form into training
@@ -94,7 +91,7 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
     if augment:
         passages = knowledge_passages(knowledge, seed=seed) + document_passages(pretrain or [])
         for page in passages:
-            key = _norm(page["question"]) + "\x00" + page["reply"]
+            key = text_key(page["question"]) + "\x00" + page["reply"]
             if _loose(page["question"]) in held_norms or key in seen:
                 continue
             seen[key] = (page["reply"], None)
@@ -102,7 +99,7 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
                                        {"role": "assistant", "content": page["reply"]}],
                           "fact": None, "group": page["group"], "lang": page["lang"], "form": "passage"})
     for conv in train_qa:
-        norm = _norm(conv.question)
+        norm = text_key(conv.question)
         key = norm + "\x00" + json.dumps(conv.messages, ensure_ascii=False)
         if _loose(conv.question) in held_norms:
             counts["qa_records_dropped_as_heldout_duplicates"] += 1
@@ -140,7 +137,7 @@ def _heldout_of_knowledge(knowledge: list[Knowledge], counts: Counter) -> list[d
         fact = item.fact
         asked = [(item.heldout_question, "template")] if item.heldout_question else []
         for question, kind in asked + [(q, "natural") for q in fact.heldout_questions]:
-            norm = _norm(question)
+            norm = text_key(question)
             if norm in seen:
                 counts["duplicate_heldout_questions_removed"] += 1
                 continue
@@ -181,9 +178,9 @@ def _split_conversations(conversations: list, ratio: float, seed: int) -> tuple[
     heldout, seen = [], set()
     for i in sorted(held):
         conv = conversations[i]
-        if _norm(conv.question) in seen:
+        if text_key(conv.question) in seen:
             continue
-        seen.add(_norm(conv.question))
+        seen.add(text_key(conv.question))
         heldout.append({"question": conv.question, "answers": [conv.answer], "subject": "", "relation": "",
                         "category": "qa", "lang": guess_lang(conv.question + conv.answer), "fact": None,
                         "record": f"{conv.file}:{conv.line}"})

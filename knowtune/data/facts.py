@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import KnowtuneError
 from .jsonl import read_jsonl
+from .text import CJK
 
 LANGS = ("en", "zh")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass
@@ -51,7 +50,7 @@ _OPTIONAL_LISTS = ("aliases", "questions", "subject_aliases", "heldout_questions
 
 
 def guess_lang(text: str) -> str:
-    return "zh" if _CJK.search(text) else "en"
+    return "zh" if CJK.search(text) else "en"
 
 
 def parse_fact(obj: dict, *, file: str, line: int) -> Fact:

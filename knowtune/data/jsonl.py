@@ -18,11 +18,7 @@ _RAW_SEPARATORS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
 def read_jsonl(path: str | Path, *, comments: bool = True) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object); blank lines and `#` comment lines are skipped."""
     path = Path(path)
-    if not path.exists():
-        raise KnowtuneError("file not found", file=str(path))
-    if not path.is_file():
-        raise KnowtuneError("not a file", file=str(path))
-    bounds.check_file_size(path)
+    bounds.check_input_file(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:  # no newline translation: "\n" splits
             text = fh.read()

@@ -8,6 +8,7 @@ not of the sentence.
 from __future__ import annotations
 
 from .facts import Fact
+from .text import unique_texts
 
 TRAIN_TEMPLATES = {
     "en": [
@@ -60,21 +61,10 @@ def answer_sentence(fact: Fact) -> str:
 def training_questions(fact: Fact) -> list[str]:
     """Every training phrasing: the templates plus the fact's own hand-written questions."""
     forms = [_fill(t, fact) for t in TRAIN_TEMPLATES[fact.lang]] + list(fact.questions)
-    return _unique(forms)
+    return unique_texts(forms)
 
 
 def heldout_question(fact: Fact, index: int) -> str:
     """One held-out phrasing from the held-out pool, rotated over facts for variety."""
     pool = HELDOUT_TEMPLATES[fact.lang]
     return _fill(pool[index % len(pool)], fact)
-
-
-def _unique(items: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for item in items:
-        norm = " ".join(item.lower().split())
-        if norm not in seen:
-            seen.add(norm)
-            out.append(item)
-    return out

@@ -15,12 +15,13 @@ import logging
 import math
 from collections import Counter
 
-from .normalize import _CJK, fold
+from ..data.text import CJK
+from .normalize import fold
 
 
 def words(text: str) -> list[str]:
     folded = fold(text)
-    if not _CJK.search(folded):
+    if not CJK.search(folded):
         return folded.split()
     import jieba
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
+from ..data.text import CJK
+
 _PLURAL = "(?:s|es)?"
 """An English plural ending: "hot spring" is in "hot springs". Only after a word of four letters or
 more: "1990" is no answer in "1990s", nor "Li" in "lies"."""
@@ -41,7 +42,7 @@ def contains_answer(reply: str, answers: list[str]) -> bool:
         target = fold(answer)
         if not target:
             continue
-        if _CJK.search(target):
+        if CJK.search(target):
             if target.replace(" ", "") in folded.replace(" ", ""):
                 return True
         elif re.search(rf"(?<![^\W_]){re.escape(target)}{_PLURAL if _ends_in_word(target) else ''}(?![^\W_])",

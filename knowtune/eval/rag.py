@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass
 
 from ..config import KnowtuneError
-from .normalize import _CJK, fold
+from ..data.text import CJK
+from .normalize import fold
 
 PROMPTS = {
     "en": ("Answer the question using the passages below.\n\nPassages:\n{passages}\n\n"
@@ -27,13 +28,13 @@ def search_words(text: str) -> list[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
     folded = fold(text)
-    if _CJK.search(folded):
+    if CJK.search(folded):
         import jieba
 
         jieba.setLogLevel(logging.ERROR)
         tokens = [w for w in jieba.lcut_for_search(folded) if w.strip()]
         # single characters too: 高 in a question still meets 高度 in a passage
-        tokens += [c for w in tokens if len(w) > 1 and _CJK.search(w) for c in w]
+        tokens += [c for w in tokens if len(w) > 1 and CJK.search(w) for c in w]
     else:
         tokens = folded.split()
     stop = set(STOPWORDS_EN)
@@ -66,6 +67,6 @@ def retrieve(index: PassageIndex, question: str, k: int) -> list[str]:
 
 def rag_prompt(question: str, passages: list[str]) -> str:
     """The user message: numbered passages, then the question (in the question's language)."""
-    template = PROMPTS["zh" if _CJK.search(question) else "en"]
+    template = PROMPTS["zh" if CJK.search(question) else "en"]
     numbered = "\n".join(f"[{i}] {p}" for i, p in enumerate(passages, start=1))
     return template.format(passages=numbered, question=question)

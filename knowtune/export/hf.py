@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config import KnowtuneError, load_train_config
 from ..data import with_system
-from ..methods import get_method, load_trained, merge_trained, read_meta
+from ..methods import get_method, merge_trained, read_meta
 
 EXPORT_FILE = "knowtune_export.json"
 HF_DTYPES = ("float32", "bfloat16", "float16")
@@ -34,6 +34,8 @@ def merge_run(run: Path, adapter_dir: Path) -> MergedRun:
     method = get_method(read_meta(adapter_dir)["method"])
     if not method.mergeable:
         merge_trained(None, method)  # raises its refusal before any weights are loaded
+    from ..train.trained import load_trained  # torch: only when a model is merged
+
     system = load_train_config(run / "config.yaml").system_prompt
     # load_trained reads the base in fp32 (training may have held it in bf16 autocast):
     # the merge W + BA is then done at full precision, and only the saved copy is cast.

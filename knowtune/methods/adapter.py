@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import KnowtuneError
+from .contract import TinySettings
 from .layers import base_model, decoder_layers, freeze_all
 
 NAME = "adapter"
@@ -28,9 +29,10 @@ DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/meth
 MERGEABLE = False
 SAVE_FORMAT = "weights"
 FROZEN_BASE = True
-ADAPTERS = "bottleneck_adapters"
+TEST_SETTINGS = TinySettings(params={"bottleneck": 8}, lr=3e-2, bad_value={"bottleneck": 0})
+_ADAPTERS = "bottleneck_adapters"
 """Name of the child module holding a decoder layer's two adapters."""
-SITES = ("self_attn", "mlp")
+_SITES = ("self_attn", "mlp")
 
 
 @dataclass
@@ -58,16 +60,22 @@ def apply(model, params: Params):
     hidden = base_model(model).config.get_text_config().hidden_size
     freeze_all(model)
     for layer in layers:
-        if hasattr(layer, ADAPTERS):
+        if hasattr(layer, _ADAPTERS):
             raise KnowtuneError("the model already has bottleneck adapters", field="method")
-        missing = [site for site in SITES if not isinstance(getattr(layer, site, None), nn.Module)]
+        missing = [site for site in _SITES if not isinstance(getattr(layer, site, None), nn.Module)]
         if missing:
             raise KnowtuneError(f"{type(layer).__name__} has no {', '.join(missing)} module to put an "
                                 "adapter after", field="method")
         device = next(layer.parameters()).device
         adapters = nn.ModuleDict({site: BottleneckAdapter(hidden, params.bottleneck, params.activation,
-                                                          params.dropout, device) for site in SITES})
-        layer.add_module(ADAPTERS, adapters)
-        for site in SITES:
+                                                          params.dropout, device) for site in _SITES})
+        layer.add_module(_ADAPTERS, adapters)
+        for site in _SITES:
             getattr(layer, site).register_forward_hook(adapters[site].after)
     return model
+
+
+def trainable_count(model, params: Params) -> int:
+    """Per decoder layer and site: down (hidden -> bottleneck) and up (bottleneck -> hidden), with biases."""
+    hidden, b = model.config.hidden_size, params.bottleneck
+    return model.config.num_hidden_layers * len(_SITES) * (2 * hidden * b + b + hidden)

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
+from .contract import StateBytes, TinySettings
 from .layers import decoder_layers, freeze_all, require
 
 NAME = "badam"
@@ -23,6 +24,7 @@ SUMMARY = "BAdam: block-coordinate Adam, one decoder layer at a time (badam)"
 DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
+TEST_SETTINGS = TinySettings(params={"switch_every": 5}, lr=1e-2, bad_value={"switch_every": 0})
 
 
 @dataclass
@@ -46,6 +48,24 @@ def apply(model, params: Params):
         for p in layer.parameters():
             p.requires_grad_(True)
     return model
+
+
+def trainable_count(model, params: Params) -> int:
+    """Every parameter of the decoder layers (over the run; one layer at a time)."""
+    prefix = decoder_layers(model)[0] + "."
+    return sum(p.numel() for n, p in model.named_parameters() if n.startswith(prefix))
+
+
+def estimate_state(model, params: Params, trainable_bytes: int) -> StateBytes:
+    """Only the block BAdam starts with (first layer; last for descending order) has gradients and
+    AdamW moments, as in its BlockOptimizer: that block is left trainable, the others frozen."""
+    _, layers = decoder_layers(model)
+    active = layers[-1] if params.switch_mode == "descending" else layers[0]
+    freeze_all(model)
+    for p in active.parameters():
+        p.requires_grad_(True)
+    size = sum(p.numel() for p in active.parameters())
+    return StateBytes(notes=[f"BAdam: gradients and AdamW moments for the active block only ({size:,d} parameters)"])
 
 
 def block_prefixes(model) -> list[list[str]]:

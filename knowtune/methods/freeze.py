@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..config import KnowtuneError
+from .contract import TinySettings
 from .layers import decoder_layers, freeze_all, modules_named
 
 NAME = "freeze"
@@ -18,6 +19,7 @@ SUMMARY = "Train only the last N decoder layers (and named modules); freeze the 
 DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
+TEST_SETTINGS = TinySettings(params={"layers": 1, "extra_modules": ["norm"]}, lr=1e-2, bad_value={"layers": -1})
 
 
 @dataclass
@@ -49,3 +51,13 @@ def apply(model, params: Params):
         for p in module.parameters():
             p.requires_grad_(True)
     return model
+
+
+def trainable_count(model, params: Params) -> int:
+    """The parameters of the last N decoder layers and of the extra modules, by parameter name."""
+    prefix, layers = decoder_layers(model)
+    count = params.layers if params.layers is not None else math.ceil(len(layers) / 4)
+    last = tuple(f"{prefix}.{i}." for i in range(len(layers) - count, len(layers)))
+    # a module named `wanted`, or ending with `.wanted`, holds the parameter: its name has `.wanted.` inside
+    return sum(p.numel() for n, p in model.named_parameters()
+               if n.startswith(last) or any(f".{wanted}." in f".{n}" for wanted in params.extra_modules))

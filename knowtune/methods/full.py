@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .contract import TinySettings
+
 NAME = "full"
 SUMMARY = "Full fine-tuning: every weight trains"
 DEFAULT_LR = 5e-4  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
+TEST_SETTINGS = TinySettings(params={}, lr=1e-2)
 
 
 @dataclass
@@ -27,3 +30,8 @@ def apply(model, params: Params):
     for p in model.parameters():
         p.requires_grad_(True)
     return model
+
+
+def trainable_count(model, params: Params) -> int:
+    """Every parameter (a tensor two modules share counted once)."""
+    return sum(p.numel() for p in model.parameters())

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..config import KnowtuneError
+from . import full
+from .contract import StateBytes, TinySettings
 from .layers import require
 
 NAME = "galore"
@@ -20,6 +22,9 @@ SUMMARY = "GaLore: full-parameter training, low-rank projected gradients (galore
 DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
 MERGEABLE = True  # the trained model is already a plain model
 SAVE_FORMAT = "weights"
+TEST_SETTINGS = TinySettings(params={"rank": 4}, lr=1e-2, bad_value={"rank": 0})
+apply = full.apply  # every weight trains; the optimizer is what differs
+trainable_count = full.trainable_count
 
 
 @dataclass
@@ -49,10 +54,33 @@ class Params:
             raise ValueError("target_modules: must name at least one module")
 
 
-def apply(model, params: Params):
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return model
+def estimate_state(model, params: Params, trainable_bytes: int) -> StateBytes:
+    """Per projected matrix (m × n, rank r) the moments of the r × max(m, n) projected gradient
+    plus the r × min(m, n) projector (galore-torch's "std" projection, fp32); Adafactor keeps one
+    factored second moment (r + max(m, n)) instead of two full moments. The other trainable
+    tensors take plain AdamW (or Adafactor) state. Layer-wise, one gradient exists at a time."""
+    import torch
+
+    targets, adafactor = set(params.target_modules), params.optimizer == "adafactor"
+    projected, total = set(), 0
+    for path, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and module.weight.requires_grad and set(path.split(".")) & targets:
+            m, n = module.weight.shape
+            r = min(params.rank, m, n)
+            moments = (r + max(m, n)) if adafactor else 2 * r * max(m, n)
+            total += (moments + r * min(m, n)) * 4
+            projected.add(id(module.weight))
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in projected]
+    if adafactor:
+        total += sum((p.shape[0] + p.shape[1] if p.dim() == 2 else p.numel()) for p in rest) * 4
+    else:
+        total += 2 * sum(p.numel() for p in rest) * trainable_bytes
+    state = StateBytes(optimizer=total, notes=["GaLore: AdamW moments of the rank-r projected gradients"])
+    if params.optimizer == "adamw_layerwise":
+        largest = max((p.numel() for p in model.parameters() if p.requires_grad), default=0)
+        state.gradients = largest * trainable_bytes
+        state.notes.append("layer-wise GaLore: each gradient is used and freed as soon as it is complete")
+    return state
 
 
 def split_parameters(model, targets: list[str]) -> tuple[list, list]:

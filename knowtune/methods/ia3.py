@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .layers import wrap_peft
+from .contract import TinySettings
+from .layers import targeted_linears, wrap_peft
 
 NAME = "ia3"
 SUMMARY = "(IA)³: learned rescaling vectors in attention and feed-forward layers (peft)"
@@ -18,6 +19,7 @@ DEFAULT_LR = 3e-2  # the bake-off's learning rate for this method (see docs/meth
 MERGEABLE = True
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True
+TEST_SETTINGS = TinySettings(params={}, lr=1e-1, bad_value={"feedforward_modules": ["up_proj"]})
 
 
 @dataclass
@@ -41,3 +43,9 @@ def apply(model, params: Params):
     config = IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=list(params.target_modules),
                        feedforward_modules=list(params.feedforward_modules))
     return wrap_peft(model, config)
+
+
+def trainable_count(model, params: Params) -> int:
+    """One value per output feature of each targeted layer, per input feature of a feed-forward one."""
+    return sum(m.in_features if n.rsplit(".", 1)[-1] in params.feedforward_modules else m.out_features
+               for n, m in targeted_linears(model, params.target_modules))

@@ -40,6 +40,17 @@ def decoder_layers(model) -> tuple[str, list]:
     return name, list(layers)
 
 
+def targeted_linears(model, targets: list[str]) -> list[tuple[str, object]]:
+    """The decoder layers' Linear modules whose own name is one of `targets` (every one for
+    ["all-linear"]), as peft's target_modules picks them."""
+    import torch
+
+    prefix = decoder_layers(model)[0] + "."
+    every = targets == ["all-linear"]
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n.startswith(prefix)
+            and (every or n.rsplit(".", 1)[-1] in targets)]
+
+
 def modules_named(model, names: list[str], *, field: str) -> list[tuple[str, object]]:
     """Modules whose qualified name is, or ends with, `.NAME` for one of `names` (e.g. lm_head, norm)."""
     found = []

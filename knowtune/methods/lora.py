@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .contract import TinySettings
+
 NAME = "lora"
 SUMMARY = "Low-rank adapters (peft LoRA) on the chosen linear layers"
 DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
@@ -15,6 +17,7 @@ MERGEABLE = True
 COMPILE_AUTO = True  # compiled blocks measured faster from a 50-step run on (bench/train_speed.py)
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True  # base weights never change: they may be stored in bf16
+TEST_SETTINGS = TinySettings(params={"r": 4, "alpha": 8}, lr=1e-2, bad_value={"r": 0})
 
 
 @dataclass
@@ -62,6 +65,13 @@ def apply(model, params: Params):
     from .layers import wrap_peft
 
     return wrap_peft(model, peft_config(params))
+
+
+def trainable_count(model, params: Params) -> int:
+    """r × (in_features + out_features) per targeted linear layer."""
+    from .layers import targeted_linears
+
+    return sum(params.r * (m.in_features + m.out_features) for _, m in targeted_linears(model, params.target_modules))
 
 
 def make_optimizer(model, params: Params, lr: float, weight_decay: float):

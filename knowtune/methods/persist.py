@@ -3,6 +3,9 @@
 peft methods are saved in peft's own format (a stock `PeftModel.from_pretrained` loads
 them); the others save only the tensors they trained, as safetensors. Either way a
 `knowtune_method.json` beside them names the method, its params and the base model.
+
+Loading the base model itself is the layer above's job (`train/trained.py`): methods and
+models sit side by side and do not import each other.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import json
 from pathlib import Path
 
 from ..config import KnowtuneError
-from ..models import LoadedModel, load_model
 from .registry import Method, get_method
 
 META_FILE = "knowtune_method.json"
@@ -72,17 +74,3 @@ def attach_trained(model, adapter_dir: str | Path, meta: dict):
                             file=str(adapter_dir / WEIGHTS_FILE))
     model.load_state_dict(state, strict=False)
     return model
-
-
-def load_trained(adapter_dir: str | Path, *, allow_pickle: bool = False,
-                 trust_remote_code: bool = False) -> tuple[LoadedModel, dict]:
-    """Base model + trained method, in eval mode, ready for generation."""
-    meta = read_meta(adapter_dir)
-    method = get_method(meta["method"])
-    params = method.parse_params(meta["params"])
-    extra = method.load_kwargs(params) if method.load_kwargs else {}
-    loaded = load_model(meta["base_model"], allow_pickle=allow_pickle,
-                        trust_remote_code=trust_remote_code, **extra)
-    loaded.model = attach_trained(loaded.model, adapter_dir, meta)
-    loaded.model.eval()
-    return loaded, meta

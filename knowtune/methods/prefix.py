@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .contract import TinySettings
+
 NAME = "prefix"
 SUMMARY = "Prefix tuning: trained key/value prefixes in every attention layer (peft)"
 DEFAULT_LR = 1e-2  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
@@ -17,6 +19,7 @@ MERGEABLE = False
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True
 USES_MODEL_FORWARD = True  # the prefixes enter through past_key_values in peft's forward
+TEST_SETTINGS = TinySettings(params={"num_virtual_tokens": 4}, lr=1e-1, bad_value={"num_virtual_tokens": 0})
 
 
 @dataclass
@@ -42,3 +45,18 @@ def apply(model, params: Params):
                                 prefix_projection=params.prefix_projection,
                                 encoder_hidden_size=params.encoder_hidden_size)
     return get_peft_model(model, config)
+
+
+def trainable_count(model, params: Params) -> int:
+    """A key and a value vector per virtual token and layer, trained directly (with
+    prefix_projection an MLP trains instead, whose size this does not count)."""
+    if params.prefix_projection:
+        raise NotImplementedError("trainable_count covers prefixes trained directly")
+    config = model.config
+    return params.num_virtual_tokens * config.num_hidden_layers * 2 * _kv_width(config)
+
+
+def _kv_width(config) -> int:
+    """Width of one layer's keys (or values): the key/value heads times the head size."""
+    head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return config.num_key_value_heads * head

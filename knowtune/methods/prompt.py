@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..config import KnowtuneError
+from .contract import TinySettings
 from .layers import base_model, is_meta
 
 NAME = "prompt"
@@ -22,6 +23,8 @@ MERGEABLE = False
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True
 USES_MODEL_FORWARD = True  # the virtual tokens are prepended in peft's forward
+TEST_SETTINGS = TinySettings(params={"num_virtual_tokens": 4, "init": "text", "init_text": "Hainan capital"},
+                             lr=1e-1, bad_value={"init": "zeros"})
 
 
 @dataclass
@@ -60,3 +63,8 @@ def apply(model, params: Params):
         prompt_tuning_init_text=params.init_text if text else None,
         tokenizer_name_or_path=_tokenizer_dir(model) if text else None)
     return get_peft_model(model, config)
+
+
+def trainable_count(model, params: Params) -> int:
+    """One embedding per virtual token."""
+    return params.num_virtual_tokens * model.config.hidden_size

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .contract import TinySettings
+
 NAME = "ptuning"
 SUMMARY = "P-tuning: virtual tokens from a trained MLP/LSTM encoder (peft)"
 DEFAULT_LR = 1e-2  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
@@ -17,6 +19,8 @@ MERGEABLE = False
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True
 USES_MODEL_FORWARD = True  # the virtual tokens are prepended in peft's forward
+TEST_SETTINGS = TinySettings(params={"num_virtual_tokens": 4, "encoder_hidden_size": 16}, lr=1e-1,
+                             bad_value={"encoder_dropout": 1.5})
 
 
 @dataclass
@@ -49,3 +53,11 @@ def apply(model, params: Params):
                                  encoder_hidden_size=params.encoder_hidden_size,
                                  encoder_dropout=params.encoder_dropout)
     return get_peft_model(model, config)
+
+
+def trainable_count(model, params: Params) -> int:
+    """The virtual tokens' inputs, and the MLP encoder hidden -> e -> e -> hidden (weights and biases)."""
+    if params.encoder != "mlp":
+        raise NotImplementedError("trainable_count covers the MLP encoder")
+    hidden, e = model.config.hidden_size, params.encoder_hidden_size
+    return params.num_virtual_tokens * hidden + (hidden * e + e) + (e * e + e) + (e * hidden + hidden)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from ..config import KnowtuneError
 from . import lora
+from .contract import TinySettings
 from .layers import is_meta, require, wrap_peft
 
 NAME = "qlora"
@@ -21,7 +22,9 @@ DEFAULT_LR = 1e-3  # the bake-off's learning rate for this method (see docs/meth
 MERGEABLE = True
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True
+TEST_SETTINGS = TinySettings(params={"r": 4, "alpha": 8}, lr=1e-2, bad_value={"bits": 3})
 make_optimizer = lora.make_optimizer
+trainable_count = lora.trainable_count  # quantizing the base changes no count
 
 
 @dataclass

@@ -11,11 +11,19 @@ and optionally:
   FROZEN_BASE = True when the base weights never change (they may then be held in bf16);
   prepare_base(model, params) -> model: run on a freshly loaded base before trained tensors
     are attached to it (qlora: keep bitsandbytes' CPU inference path exact);
-  DEFAULT_LR: the learning rate that suits the method (`knowtune compare` trains with it).
+  DEFAULT_LR: the learning rate that suits the method (`knowtune compare` trains with it);
+  COMPILE_AUTO = True when `compile: auto` should compile its training;
+  estimate_state(model, params, trainable_bytes) -> StateBytes: its gradients and optimizer
+    state for the memory estimate, where they are not AdamW's over every trainable tensor;
+  trainable_count(model, params) -> int: what apply() trains, from the base model's
+    architecture alone (the contract tests hold apply() to it);
+  TEST_SETTINGS: TinySettings for the contract tests.
+contract.py checks each module when it is loaded: a name it does not know fails there.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
@@ -23,6 +31,7 @@ from typing import Any, Callable
 
 from ..config import KnowtuneError
 from ..config.coerce import from_dict
+from .contract import TinySettings, check_module
 
 METHOD_MODULES = {
     "lora": "knowtune.methods.lora",
@@ -57,6 +66,9 @@ class Method:
     default_lr: float | None = None
     compile_auto: bool = False
     """Whether `compile: auto` compiles this method's training (measured to pay, and to compile)."""
+    estimate_state: Callable | None = None
+    trainable_count: Callable[[Any, Any], int] | None = None
+    test_settings: TinySettings | None = None
 
     def parse_params(self, data: dict | None, *, file: str | None = None,
                      lines: dict[str, int] | None = None):
@@ -72,7 +84,7 @@ def get_method(name: str) -> Method:
     if name not in METHOD_MODULES:
         raise KnowtuneError(f"unknown method {name!r}; choose one of: {', '.join(METHOD_MODULES)}",
                             field="method")
-    module = importlib.import_module(METHOD_MODULES[name])
+    module = _load(METHOD_MODULES[name])
     return Method(
         name=module.NAME, summary=module.SUMMARY, params_cls=module.Params, apply=module.apply,
         mergeable=module.MERGEABLE, save_format=module.SAVE_FORMAT,
@@ -82,4 +94,15 @@ def get_method(name: str) -> Method:
         frozen_base=getattr(module, "FROZEN_BASE", False), module=module,
         prepare_base=getattr(module, "prepare_base", None),
         default_lr=getattr(module, "DEFAULT_LR", None),
-        compile_auto=getattr(module, "COMPILE_AUTO", False))
+        compile_auto=getattr(module, "COMPILE_AUTO", False),
+        estimate_state=getattr(module, "estimate_state", None),
+        trainable_count=getattr(module, "trainable_count", None),
+        test_settings=getattr(module, "TEST_SETTINGS", None))
+
+
+@functools.lru_cache(maxsize=None)
+def _load(module_name: str) -> ModuleType:
+    """The method module, imported and checked against the contract once per process."""
+    module = importlib.import_module(module_name)
+    check_module(module)
+    return module

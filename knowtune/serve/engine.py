@@ -41,8 +41,8 @@ class Engine:
     @classmethod
     def from_run(cls, run_dir: str | Path, **load) -> "Engine":
         from ..config import load_train_config
-        from ..methods import load_trained
-        from ..train.hardware import fast_bf16_available
+        from ..config.hardware import fast_bf16_available
+        from ..train.trained import load_trained
 
         run_dir = Path(run_dir)
         loaded, _meta = load_trained(run_dir / "adapter", **load)
@@ -53,8 +53,8 @@ class Engine:
     @classmethod
     def from_model(cls, spec: str, **load) -> "Engine":
         from ..config import TrainConfig
+        from ..config.hardware import fast_bf16_available
         from ..models import load_model
-        from ..train.hardware import fast_bf16_available
 
         loaded = load_model(spec, **load)
         loaded.model.eval()

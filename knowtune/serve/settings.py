@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..config import KnowtuneError
+from ..config.coerce import check_valid, cli_flag
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -37,27 +38,30 @@ class ServeSettings:
     """Host names accepted, besides loopback ones, by a keyless loopback server (behind a proxy)."""
 
     def __post_init__(self):
+        check_valid(self, field=cli_flag)  # settings come from the command line: errors name its flags
+
+    def validate(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type == "int" and isinstance(value, int):
                 least = 0 if f.name in ("max_queue", "port") else 1
                 if value < least:
-                    raise KnowtuneError(f"must be at least {least}, got {value}", field=_flag(f.name))
+                    raise ValueError(f"{f.name}: must be at least {least}, got {value}")
         if self.threads is not None and self.threads < 1:
-            raise KnowtuneError(f"must be at least 1, got {self.threads}", field="--threads")
+            raise ValueError(f"threads: must be at least 1, got {self.threads}")
         if self.port > 65535:
-            raise KnowtuneError(f"not a TCP port: {self.port}", field="--port")
+            raise ValueError(f"port: not a TCP port: {self.port}")
         if self.default_max_tokens > self.max_tokens:
-            raise KnowtuneError(f"default reply length {self.default_max_tokens} exceeds --max-tokens "
-                                f"{self.max_tokens}", field="--max-tokens")
+            raise ValueError(f"max_tokens: default reply length {self.default_max_tokens} exceeds --max-tokens "
+                             f"{self.max_tokens}")
         if self.api_key is not None and not self.api_key.strip():
-            raise KnowtuneError("must not be empty", field="--api-key")
+            raise ValueError("api_key: must not be empty")
         if not (math.isfinite(self.request_timeout) and self.request_timeout > 0):
-            raise KnowtuneError(f"must be > 0 seconds, got {self.request_timeout}", field="--request-timeout")
+            raise ValueError(f"request_timeout: must be > 0 seconds, got {self.request_timeout}")
         if not self.loopback_only and self.api_key is None and not self.insecure:
-            raise KnowtuneError(f"refusing to serve on {self.host} without an API key: anyone who reaches the "
-                                f"port could use the model. Set KNOWTUNE_API_KEY (or --api-key-file), or pass "
-                                f"--insecure", field="--host")
+            raise ValueError(f"host: refusing to serve on {self.host} without an API key: anyone who reaches the "
+                             f"port could use the model. Set KNOWTUNE_API_KEY (or --api-key-file), or pass "
+                             f"--insecure")
 
     @property
     def loopback_only(self) -> bool:
@@ -99,7 +103,3 @@ def read_secret(value: str | None, file: Path | None, *, field: str) -> str | No
     if not secret:
         raise KnowtuneError("is empty", file=str(file), field=f"{field}-file")
     return secret
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")

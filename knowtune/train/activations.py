@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..methods.layers import base_model
+
 _QKV = {"q_proj", "k_proj", "v_proj"}
 _GATE_UP = {"gate_proj", "up_proj"}
 _ATTN_OUT = {"o_proj", "out_proj"}
@@ -201,10 +203,6 @@ def weight_copy_bytes(module, *, trainable_fp32: bool, frozen_fp32: bool) -> int
 
     return sum(2 * m.weight.numel() for m in module.modules() if isinstance(m, nn.Linear)
                and (trainable_fp32 if m.weight.requires_grad else frozen_fp32))
-
-
-def base_model(model):
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def activation_bytes(model, batch: Batch, c: int, residual: int, dims: ArchDims, *,

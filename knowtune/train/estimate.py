@@ -5,11 +5,12 @@ Parts, in bytes:
                   keeps adapters in fp32), frozen ones in fp32, bf16 or, with --bits 8/4, the
                   decoder's Linear weights quantized (int8: 1 byte; NF4: 0.5 byte + block
                   constants) while embeddings, head and norms stay 16-bit
-  gradients       one per trainable parameter, same dtype (BAdam: the active block only;
-                  layer-wise GaLore: one tensor at a time)
-  optimizer       AdamW's two moments per trainable parameter; GaLore: the two moments of the
-                  rank-r projected gradient (r × max(m, n)) plus the r × min(m, n) projector per
-                  projected matrix; BAdam: the moments of the active block (the layer it starts with)
+  gradients       one per trainable parameter, same dtype, unless the method's estimate_state
+                  hook says otherwise (BAdam: the active block only; layer-wise GaLore: one
+                  tensor at a time)
+  optimizer       AdamW's two moments per trainable parameter, unless the method's hook says
+                  otherwise (GaLore: the moments of the rank-r projected gradients and the
+                  projectors; BAdam: the moments of the active block)
   autocast copies bf16 copies of fp32 Linear weights kept for backward under bf16 autocast
   activations     what autograd saves (train/activations.py has the per-layer rules)
   logits          the output head and the loss: knowtune evaluates the head only at answer
@@ -32,7 +33,9 @@ import torch.nn as nn
 
 from ..config import KnowtuneError
 from ..methods.accounting import apply_on_meta, count_parameters
-from .activations import ArchDims, Batch, activation_bytes, base_model, weight_copy_bytes
+from ..methods.contract import StateBytes
+from ..methods.layers import base_model
+from .activations import ArchDims, Batch, activation_bytes, weight_copy_bytes
 from .loss import CHUNK_ELEMENTS
 
 QUANT_BYTES = {8: 1.0, 4: 0.5 + 1 / 64 + 4 / (64 * 256)}
@@ -127,40 +130,6 @@ def _weight_bytes(model, plan: StoragePlan) -> int:
     return int(sum(p.numel() * _param_bytes(p, plan, quantized) for p in model.parameters()))
 
 
-def _galore_states(model, params, plan: StoragePlan) -> int:
-    """Optimizer state of GaLore: per projected matrix (m × n, rank r) the moments of the r × max(m, n)
-    projected gradient plus the r × min(m, n) projector (galore-torch's "std" projection, fp32);
-    Adafactor keeps one factored second moment (r + max(m, n)) instead of two full moments.
-    The other trainable tensors take plain AdamW (or Adafactor) state."""
-    rank = getattr(params, "rank", None) or getattr(params, "r", None) or 128
-    targets = set(getattr(params, "target_modules", None) or ["self_attn", "mlp"])
-    adafactor = getattr(params, "optimizer", "adamw") == "adafactor"
-    projected, total = set(), 0
-    for path, module in model.named_modules():
-        if isinstance(module, nn.Linear) and module.weight.requires_grad and set(path.split(".")) & targets:
-            m, n = module.weight.shape
-            r = min(rank, m, n)
-            moments = (r + max(m, n)) if adafactor else 2 * r * max(m, n)
-            total += (moments + r * min(m, n)) * 4
-            projected.add(id(module.weight))
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in projected]
-    if adafactor:
-        return total + sum((p.shape[0] + p.shape[1] if p.dim() == 2 else p.numel()) for p in rest) * 4
-    return total + 2 * sum(p.numel() for p in rest) * plan.trainable_bytes
-
-
-def _badam_active_block(model, params) -> int:
-    """Leave trainable only the block BAdam starts with (first layer; last for descending order),
-    as its BlockOptimizer does; returns the block's parameter count."""
-    layers = list(base_model(model).get_decoder().layers)
-    active = layers[-1] if getattr(params, "switch_mode", "ascending") == "descending" else layers[0]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in active.parameters():
-        p.requires_grad_(True)
-    return sum(p.numel() for p in active.parameters())
-
-
 def _autocast_copies(model, plan: StoragePlan) -> int:
     """bf16 copies of fp32 Linear weights (and the head) that autograd keeps until backward, in
     the layers the gradient reaches."""
@@ -209,11 +178,11 @@ def estimate_memory(build_model, config, name: str, method, params, *, batch: in
     trainable, total = count_parameters(model)
     est = MemoryEstimate(model=name, method=method.name, plan=plan, batch=shape, answer_tokens=answers,
                          trainable=trainable, total_params=total, notes=[note] if note else [])
-    if method.name == "badam":  # one block trains at a time; the others hold no gradient or state
-        active = _badam_active_block(model, params)
-        est.notes.append(f"BAdam: gradients and AdamW moments for the active block only ({active:,d} parameters)")
+    # the method's own state first: it may narrow what holds state at the peak (BAdam's active block)
+    state = method.estimate_state(model, params, plan.trainable_bytes) if method.estimate_state else StateBytes()
+    est.notes += state.notes
     est.weights = _weight_bytes(model, plan)
-    largest = _gradients_and_optimizer(est, model, method, params)
+    largest = _gradients_and_optimizer(est, model, state)
     est.step_scratch = 2 * largest * plan.trainable_bytes
     est.autocast_copies = _autocast_copies(model, plan)
     residual = _residual_bytes(model, plan)
@@ -225,18 +194,14 @@ def estimate_memory(build_model, config, name: str, method, params, *, batch: in
     return est
 
 
-def _gradients_and_optimizer(est: MemoryEstimate, model, method, params) -> int:
-    """Fill in gradients and optimizer states; returns the largest trainable tensor's size."""
+def _gradients_and_optimizer(est: MemoryEstimate, model, state: StateBytes) -> int:
+    """Fill in gradients and optimizer states (AdamW's over every trainable tensor, unless the
+    method says otherwise); returns the largest trainable tensor's size."""
     tb = est.plan.trainable_bytes
     live = sum(p.numel() for p in model.parameters() if p.requires_grad)
     largest = max((p.numel() for p in model.parameters() if p.requires_grad), default=0)
-    est.gradients, est.optimizer = live * tb, 2 * live * tb
-    if method.name == "galore":
-        est.optimizer = _galore_states(model, params, est.plan)
-        est.notes.append("GaLore: AdamW moments of the rank-r projected gradients")
-        if getattr(params, "optimizer", "") == "adamw_layerwise":
-            est.gradients = largest * tb
-            est.notes.append("layer-wise GaLore: each gradient is used and freed as soon as it is complete")
+    est.gradients = live * tb if state.gradients is None else state.gradients
+    est.optimizer = 2 * live * tb if state.optimizer is None else state.optimizer
     return largest
 
 

@@ -7,6 +7,7 @@ every answer token weighs the same whatever the padding, batching or process cou
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,18 +17,19 @@ from pathlib import Path
 import torch
 
 from ..config import TrainConfig
+from ..config.hardware import default_threads, peak_rss_mb, resolve_precision
+from ..config.rundir import PROGRESS_FILE
 from ..data import IGNORE, encode_chat, length_grouped_batches, pack_batch, pad_batch, shuffled_batches, with_system
 from ..methods.optim import adamw
 from .attention import attention_for, training_attention
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .hardware import default_threads, make_accelerator, peak_rss_mb, resolve_precision
+from .hardware import make_accelerator
 from .lora_fast import fused_lora_updates
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 from .recipe import exposures_per_epoch, resolve_recipe
 from .speed import compile_wanted, compiled_blocks
 
-PROGRESS_FILE = "progress.jsonl"
 SHAPE_MULTIPLE = 8  # batch widths rounded up to this many tokens (see speed.py)
 
 
@@ -197,7 +199,7 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
                 step_loss = None
                 for i, batch in enumerate(micro):
                     sync = i == len(micro) - 1
-                    context = accelerator.no_sync(wrapper) if not sync else _nullcontext()
+                    context = accelerator.no_sync(wrapper) if not sync else contextlib.nullcontext()
                     batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
                     with context, accelerator.autocast():
                         loss_sum, _ = wrapper(**batch)
@@ -256,8 +258,6 @@ def _adapter_inputs_uncast(model, precision: str):
     Autocast casts it straight back down for the matmul; skipping the round trip saves two
     activation copies per adapted layer (casts were a fifth of a LoRA step's CPU time).
     """
-    import contextlib
-
     if precision != "bf16" or not hasattr(model, "peft_config"):
         return contextlib.nullcontext()
     if any(config.peft_type != "LORA" for config in model.peft_config.values()):
@@ -294,11 +294,3 @@ def _micro_batches(epoch_batches, features, pad_id, *, packed: bool, skip: int =
                 tokens = 0
             yield batch, tokens
         epoch += 1
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False

@@ -15,15 +15,12 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from ..data import IGNORE
+from ..methods.layers import base_model
 from .attention import packing_plan
 from .linear_ce import linear_cross_entropy_sum
 
 ROW_MULTIPLE = 32  # answer rows padded up to a multiple: fewer distinct matmul shapes (see speed.py)
 CHUNK_ELEMENTS = 32 * 1024 * 1024  # logits elements per chunk of the head
-
-
-def _base_model(model):
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def _head_ce_sum(head, hidden, targets, softcap):
@@ -71,7 +68,7 @@ class CausalLMLoss(torch.nn.Module):
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
             logits = logits[:, -targets.shape[1] - 1:-1].float()  # virtual tokens are prepended
             return F.cross_entropy(logits[mask], targets[mask], reduction="sum"), n_tokens
-        base = _base_model(self.model)
+        base = base_model(self.model)
         hidden = base.get_decoder()(input_ids=input_ids, use_cache=False,
                                     **_attention_inputs(attention_mask, position_ids, cu_seq_lens,
                                                                         shared_prefix)).last_hidden_state

@@ -13,6 +13,8 @@ from rich.console import Console
 
 from ..config import MULTILINGUAL_MODEL, KnowtuneError, TrainConfig
 from ..config.fsutil import check_output, marker_kind, remove_output, replace_dir, write_marker
+from ..config.hardware import resolve_precision
+from ..config.rundir import ADAPTER_DIR, RUN_FILE, partial_dir
 from ..data.jsonl import write_jsonl
 from ..data import (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE, build_samples, load_dataset_dir, load_facts,
                     write_dataset)
@@ -20,7 +22,7 @@ from ..methods import get_method, save_trained
 from ..models import LoadedModel, load_model
 from .accounting import trainable_summary
 from .checkpoint import CHECKPOINTS, latest_checkpoint
-from .hardware import make_accelerator, resolve_precision
+from .hardware import make_accelerator
 from .loop import TrainStats, run_training
 from .plots import plot_loss
 from .recipe import resolve_recipe
@@ -28,8 +30,6 @@ from .replay import replay_samples
 from .tracking import check_trackers, open_tracking
 
 console = Console(stderr=True)
-ADAPTER_DIR = "adapter"
-RUN_FILE = "run.json"
 RUN_KIND = "run"
 REPLAY_FILE = "replay.jsonl"
 
@@ -108,11 +108,6 @@ def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], *, qui
         console.print(f"replay: {len(samples)} of {cfg.replay} general-knowledge answers of the base model "
                       f"mixed in (the rest were cut short, echoes or loops; --set replay=0 turns this off)")
     return samples
-
-
-def partial_dir(out: Path) -> Path:
-    """Where a run is written until it is complete: a hidden sibling, renamed at the end."""
-    return out.with_name(f".{out.name}.partial")
 
 
 def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_named: bool = True,

@@ -5,13 +5,10 @@ the passages of subjects and documents."""
 from __future__ import annotations
 
 from ..prose.sentences import split_sentences
+from ..text import CJK, text_key
 from . import (Augmented, PASSAGE_PROMPTS, PASSAGE_SENTENCES, augment_fact, description, entity_passages, fill,
                reversible_facts)
 from .names import name_key, subject_names
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def augmented_questions(knowledge: list) -> list[list[Augmented]]:
@@ -38,10 +35,10 @@ def augmented_questions(knowledge: list) -> list[list[Augmented]]:
     owners: dict[str, set[int]] = {}
     for i, item in enumerate(knowledge):
         for question in item.train_questions:
-            owners.setdefault(_norm(question), set()).add(i)
+            owners.setdefault(text_key(question), set()).add(i)
         for aug in out[i]:
-            owners.setdefault(_norm(aug.question), set()).add(i)
-    return [[a for a in items if owners[_norm(a.question)] == {i}] for i, items in enumerate(out)]
+            owners.setdefault(text_key(aug.question), set()).add(i)
+    return [[a for a in items if owners[text_key(a.question)] == {i}] for i, items in enumerate(out)]
 
 
 def knowledge_passages(knowledge: list, *, seed: int = 0) -> list[dict]:
@@ -60,7 +57,7 @@ def document_passages(pretrain: list[dict]) -> list[dict]:
         head, _, body = text.partition("\n\n")
         title, body = (head.strip(), body) if body and len(head) < 80 else ("", text)
         sentences = [s for paragraph in body.split("\n\n") for s in split_sentences(paragraph)]
-        lang = "zh" if sum("\u3400" <= c <= "\u9fff" for c in body) > len(body) / 4 else "en"
+        lang = "zh" if len(CJK.findall(body)) > len(body) / 4 else "en"
         for k, start in enumerate(range(0, len(sentences), PASSAGE_SENTENCES)):
             chunk = sentences[start:start + PASSAGE_SENTENCES]
             topic = title or chunk[0][:40]

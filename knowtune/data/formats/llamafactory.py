@@ -15,7 +15,7 @@ from ...config import KnowtuneError
 from .. import bounds
 from .conversations import Columns, Conversation, Tags, from_alpaca, from_sharegpt
 from .tables import TABLE_SUFFIXES, read_records
-from .textfile import read_text
+from .textfile import read_json
 
 INFO_FILE = "dataset_info.json"
 HUB_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
@@ -32,14 +32,7 @@ class DatasetSet:
 
 def read_dataset_info(path: str | Path, only: list[str] | None = None) -> DatasetSet:
     path = Path(path)
-    text = read_text(path)
-    try:
-        info = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise KnowtuneError(f"invalid JSON: {err.msg} (column {err.colno})", file=str(path),
-                            line=err.lineno) from None
-    except RecursionError:
-        raise bounds.nested_too_deep(path) from None
+    text, info = read_json(path)
     bounds.check_depth(path, None, info)
     if not isinstance(info, dict):
         raise KnowtuneError("must be a JSON object of data set names to descriptions", file=str(path), line=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import bounds
 from ..jsonl import read_jsonl
-from .textfile import read_text
+from .textfile import read_json, read_text
 from ...config import KnowtuneError
 
 TABLE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet")
@@ -45,14 +45,7 @@ def _line_of(text: str, offset: int) -> int:
 
 def _read_json_array(path: Path) -> list[tuple[int, dict]]:
     """A JSON array of objects (a single object counts as one record); lines from the parser's offsets."""
-    text = read_text(path)
-    try:
-        whole = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise KnowtuneError(f"invalid JSON: {err.msg} (column {err.colno})", file=str(path),
-                            line=err.lineno) from None
-    except RecursionError:
-        raise bounds.nested_too_deep(path) from None
+    text, whole = read_json(path)
     decoder = json.JSONDecoder()
     start = len(text) - len(text.lstrip())
     if text[start:start + 1] == "{":

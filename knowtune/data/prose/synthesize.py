@@ -17,12 +17,12 @@ from ..facts import Fact
 from ..formats.documents import Document
 from ..knowledge import Knowledge
 from ..questions import heldout_question, training_questions
+from ..text import CJK, unique_texts
 from .reading import Reading
 from .rules_en import read_english
 from .rules_zh import read_chinese
 from .sentences import split_sentences
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 Generator = Callable[[str, str], list[dict]]
@@ -41,7 +41,7 @@ class ProseResult:
 
 def sentence_lang(sentence: str) -> str:
     """zh when Chinese characters outnumber Latin letters ("Qiong (琼)" stays English)."""
-    return "zh" if len(_CJK.findall(sentence)) > len(_LATIN.findall(sentence)) else "en"
+    return "zh" if len(CJK.findall(sentence)) > len(_LATIN.findall(sentence)) else "en"
 
 
 def synthesize(documents: list[Document], *, generator: Generator | None = None) -> ProseResult:
@@ -79,7 +79,7 @@ def _read_sentence(sentence: str, category: str, path: str, result: ProseResult,
             held = heldout_question(fact, index)
         else:
             held = reading.heldout[index % len(reading.heldout)] if reading.heldout else None
-        result.knowledge.append(Knowledge(fact=fact, reply=sentence, train_questions=_unique(train),
+        result.knowledge.append(Knowledge(fact=fact, reply=sentence, train_questions=unique_texts(train),
                                           heldout_question=held, source="prose", where=path,
                                           askable=bool(reading.relation)))
 
@@ -99,13 +99,3 @@ def _generated_reading(pairs: list[dict]) -> Reading:
     held = pairs[-1]
     return Reading(subject=held["question"], answer=held["answer"], relation="",
                    train=[p["question"] for p in pairs[:-1]], heldout=[held["question"]], kind="generated")
-
-
-def _unique(items: list[str]) -> list[str]:
-    seen, out = set(), []
-    for item in items:
-        norm = " ".join(item.lower().split())
-        if norm not in seen:
-            seen.add(norm)
-            out.append(item)
-    return out

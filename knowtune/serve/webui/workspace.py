@@ -11,10 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...config.rundir import ADAPTER_DIR, PROGRESS_FILE, partial_dir
 from ...data import HELDOUT_FILE, STATS_FILE, TRAIN_FILE
 from ...data import jsonl as data_jsonl
-from ...train.loop import PROGRESS_FILE
-from ...train.run import ADAPTER_DIR, partial_dir
 
 BUNDLED_KB = Path(__file__).resolve().parents[2] / "data" / "hainan"
 # A data set or run name: one folder directly under data/ or runs/. It may not start with a
