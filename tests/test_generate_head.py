@@ -7,7 +7,8 @@ once per sequence (Gemma-3: 10.7 GB and ~20 s per batch of 32).
 
 from knowtune.methods import get_method
 from knowtune.models import load_model
-from knowtune.models.generate import generate_batch, render_prompt
+from knowtune.data.prompt import render_prompt
+from knowtune.models.generate import generate_batch
 
 
 def _watch_head(model):

@@ -10,7 +10,7 @@ import pytest
 from knowtune.cli import main
 from knowtune.config import KnowtuneError, TrainConfig
 from knowtune.config.fsutil import MARKER, atomic_dir, check_output
-from knowtune.config.rundir import partial_dir
+from knowtune.config.run import partial_dir
 from knowtune.train.run import train_run
 
 

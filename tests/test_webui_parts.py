@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from knowtune.config import load_train_config
-from knowtune.config.rundir import PROGRESS_FILE, partial_dir
+from knowtune.config.run import PROGRESS_FILE, partial_dir
 from knowtune.methods import get_method, method_names
 from knowtune.serve.webui.eval_tab import eval_args
 from knowtune.serve.webui.forms import form_fields, param_overrides, shown_value

@@ -20,11 +20,12 @@ from rich.console import Console
 
 from ..config import KnowtuneError, TrainConfig, load_train_config
 from ..config.fsutil import atomic_dir, check_output
+from ..config.run import Run
 from ..data import load_dataset_dir
 from ..eval.bakeoff_table import write_table
 from ..methods import get_method, method_names
 from ..train.recipe import resolve_recipe
-from ..train.run import ADAPTER_DIR, choose_model, prepare_data
+from ..train.run import choose_model, prepare_data
 
 console = Console()
 WORKER = "knowtune.commands.bakeoff_worker"
@@ -107,7 +108,7 @@ def bakeoff(methods: list[str], base: TrainConfig, params: dict[str, dict],
         if "error" in row:
             console.print(f"  [red]failed[/red]: {row['error']}")
         else:
-            row["adapter_bytes"] = dir_bytes(work / name / ADAPTER_DIR)
+            row["adapter_bytes"] = dir_bytes(Run(work / name).adapter_dir)
             console.print(f"  {row['after']['correct']}/{row['after']['total']} held-out correct, "
                           f"{row['job_seconds']:.0f} s with loading and scoring")
         rows.append(row)

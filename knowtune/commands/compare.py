@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
 
-from ..config import KnowtuneError, load_train_config
+from ..config import KnowtuneError
 from ..config.fsutil import atomic_dir, check_output
-from ..config.rundir import RUN_FILE
+from ..config.run import Run
 from ..data import HELDOUT_FILE
 from ..eval import load_questions
 from ..eval.compare_report import build_comparison
 from ..eval.results import write_reports
-from .evaluate import EvalOptions, check_run, eval_run
+from .evaluate import EvalOptions, eval_run
 
 console = Console()
 
@@ -26,14 +25,14 @@ def parse_runs(runs: str) -> list[Path]:
     if len({p.resolve() for p in paths}) != len(paths):
         raise KnowtuneError("a run is named twice", field="--runs")
     for path in paths:
-        check_run(path, "--runs")
+        Run.open(path, "--runs")
     return paths
 
 
 def precheck(paths: list[Path], options: EvalOptions) -> None:
     """Every run's config and questions read before the first model loads: a bad run b fails fast."""
     for path in paths:
-        load_train_config(path / "config.yaml")
+        Run(path).config()
         load_questions(options.questions or path / HELDOUT_FILE)
 
 
@@ -54,8 +53,7 @@ def compare_command(runs: str, out: Path | None, options: EvalOptions) -> dict:
     for name, path in zip(run_names(paths), paths):
         console.rule(f"[bold]{name}[/bold]")
         results[name] = eval_run(path, options, path / "eval", base_cache)
-        info = path / RUN_FILE
-        train_info[name] = json.loads(info.read_text()) if info.is_file() else {}
+        train_info[name] = Run(path).info()
     doc = build_comparison(f"knowtune eval: {', '.join(results)}", results, train_info)
     with atomic_dir(out, kind="comparison", overwrite=options.overwrite) as tmp:
         write_reports(tmp, {"runs": results}, doc)

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from ..config import DEFAULT_MODEL, MULTILINGUAL_MODEL, KnowtuneError, load_train_config
 from ..config.fsutil import check_output, write_marker
+from ..config.run import RUN_KIND
 from ..data import build_samples, load_dataset_dir, load_facts, write_dataset
 from ..data.heldout import load_heldout_questions
 from ..eval import accuracy_line
@@ -20,7 +21,7 @@ from ..eval.suite import evaluate_model
 from ..methods import get_method
 from ..models import load_model
 from ..train.recipe import resolve_recipe
-from ..train.run import RUN_KIND, base_dtype, train_run
+from ..train.run import base_dtype, train_run
 from .data import print_stats
 from .evaluate import demo_plan, progress_bar
 

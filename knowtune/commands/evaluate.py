@@ -13,10 +13,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ..config import KnowtuneError, TrainConfig, load_train_config
+from ..config import KnowtuneError, TrainConfig
 from ..config.fsutil import atomic_dir, check_output
-from ..config.hardware import fast_bf16_available
-from ..config.rundir import ADAPTER_DIR, RUN_FILE
+from ..config.run import Run
 from ..data import HELDOUT_FILE
 from ..eval import accuracy_line, answer_questions, load_questions, summarise
 from ..eval.full_report import acc, build_report, pct
@@ -25,6 +24,7 @@ from ..eval.results import combine, write_answers, write_reports
 from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_dataset, knowledge_of_path,
                             knowledge_of_run, load_unanswerable, main_lang, probe_file)
 from ..eval.suite import EvalPlan, evaluate_model
+from ..config.hardware import fast_bf16_available
 
 console = Console()
 
@@ -61,11 +61,6 @@ def score(model, tokenizer, questions: list[dict], label: str, system: str = "")
         rows = answer_questions(model, tokenizer, questions, bf16=fast_bf16_available(), system=system,
                                 progress=advance)
     return rows, summarise(rows)
-
-
-def check_run(run: Path, option: str = "--run") -> None:
-    if not (run / ADAPTER_DIR).is_dir():
-        raise KnowtuneError("not a run directory (no adapter/)", file=str(run), field=option)
 
 
 def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, options: EvalOptions) -> EvalPlan:
@@ -110,17 +105,17 @@ def plan_info(plan: EvalPlan, questions_file: Path | str, options: EvalOptions) 
 
 
 def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None = None) -> dict:
-    check_run(run)
+    opened = Run.open(run)
     check_output(out, "eval", overwrite=options.overwrite)  # before any model loads
     questions_file = options.questions or run / HELDOUT_FILE
     questions = load_questions(questions_file)
     kb = knowledge_of_path(options.kb) if options.kb else knowledge_of_run(run)
-    system = load_train_config(run / "config.yaml").system_prompt
+    system = opened.system_prompt
     plan = make_plan(questions, kb, system, options)
-    run_info = json.loads((run / RUN_FILE).read_text()) if (run / RUN_FILE).is_file() else {}
-    from ..train.trained import load_trained
+    run_info = opened.info()
+    from ..train.trained import load_run
 
-    loaded, meta = load_trained(run / ADAPTER_DIR)
+    loaded, meta = load_run(opened)
     passes = {"model": evaluate_model(loaded.model, loaded.tokenizer, plan, "fine-tuned", progress_bar)}
     if options.base:
         key = (meta["base_model"], json.dumps(plan.heldout), system, options.rag, options.top_k)
@@ -139,16 +134,15 @@ def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None
         write_answers(tmp, passes)
         write_reports(tmp, results, doc)
     show(results, out)
-    report_eval(run, results, run_info)
+    report_eval(opened, results, run_info)
     return results
 
 
-def report_eval(run: Path, results: dict, run_info: dict) -> None:
+def report_eval(run: Run, results: dict, run_info: dict) -> None:
     """The scores into the experiment trackers the run trained with (`report_to`), at its last step."""
     from ..train.tracking import log_eval_scores
 
-    names = load_train_config(run / "config.yaml").report_to
-    log_eval_scores(run, results, names, step=run_info.get("train", {}).get("steps", 0))
+    log_eval_scores(run.path, results, run.config().report_to, step=run_info.get("train", {}).get("steps", 0))
 
 
 def _base_passes(loaded, meta: dict, plan: EvalPlan) -> dict:

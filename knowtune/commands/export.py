@@ -9,15 +9,14 @@ from pathlib import Path
 from rich.console import Console
 
 from ..config import KnowtuneError
+from ..config.run import Run
 from ..config.fsutil import atomic_dir, check_output
-from ..config.rundir import ADAPTER_DIR
 from ..export import EXPORT_FILE, GGUF_TYPES, merge_run, save_hf, template_with_system, write_gguf
 from ..export.gguf_vocab import adds_bos
 from ..export.gguf_writer import check_gguf_supported
 from ..export.hf import HF_DTYPES, export_info
 from ..export.modelfile import modelfile
 from ..models import stop_token_ids
-from .evaluate import check_run
 
 console = Console(stderr=True)
 FORMATS = {"hf": HF_DTYPES, "gguf": GGUF_TYPES, "ollama": GGUF_TYPES}  # ollama: the GGUF and a Modelfile
@@ -33,9 +32,9 @@ def check_export_args(fmt: str, dtype: str) -> None:
 def export_command(run: Path, out: Path, fmt: str = "hf", dtype: str = "float32", overwrite: bool = False) -> Path:
     """Everything checked before the output directory is touched; then written whole or not at all."""
     check_export_args(fmt, dtype)
-    check_run(run)
+    opened = Run.open(run)
     check_output(out, "export", overwrite=overwrite)
-    merged = merge_run(run, run / ADAPTER_DIR)
+    merged = merge_run(opened)
     ollama = None
     if fmt != "hf":  # refuse before writing anything
         check_gguf_supported(merged.model.config)

@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..config import KnowtuneError
+from ..config.run import Run
 
 console = Console(stderr=True)
 
@@ -19,8 +20,8 @@ def serve_command(run: Path | None, model: str | None, settings) -> None:
 
     if (run is None) == (model is None):
         raise KnowtuneError("give exactly one of --run or --model", field="--run")
-    if run is not None and not (run / "adapter").is_dir():
-        raise KnowtuneError("not a run directory (no adapter/)", file=str(run), field="--run")
+    if run is not None:
+        run = Run.open(run)
     if not settings.loopback_only and settings.api_key is None:  # only with --insecure
         console.print(f"[yellow]warning: serving on {settings.host} without an API key (--insecure): anyone "
                       f"who can reach this port can use the model[/yellow]")

@@ -1,46 +1,10 @@
-"""Chat samples -> token ids with the prompt masked out of the loss; batches padded or packed."""
+"""Batches of tokenized chat samples (data.prompt), padded or packed, in a spaced random order."""
 
 from __future__ import annotations
 
 import random
 
-IGNORE = -100
-
-
-def with_system(messages: list[dict], system_prompt: str | None) -> list[dict]:
-    """Prepend the run's system message unless the chat brings its own (training and inference alike)."""
-    if not system_prompt or (messages and messages[0]["role"] == "system"):
-        return list(messages)
-    return [{"role": "system", "content": system_prompt}, *messages]
-
-
-def _render(tokenizer, messages, *, generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False,
-                                         add_generation_prompt=generation_prompt)
-
-
-def encode_chat(tokenizer, messages: list[dict], max_len: int) -> dict:
-    """input_ids and labels; only the assistant turns' tokens carry labels.
-
-    Each turn is the difference between two renderings of the chat template, so any
-    template works as long as rendering a longer chat extends the shorter one.
-    """
-    ids: list[int] = []
-    labels: list[int] = []
-    done = ""
-    for i, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        prompt = _render(tokenizer, messages[:i], generation_prompt=True)
-        full = _render(tokenizer, messages[: i + 1], generation_prompt=False)
-        if not prompt.startswith(done) or not full.startswith(prompt):
-            raise ValueError("the chat template does not render turns as prefixes of each other")
-        prompt_ids = tokenizer(prompt[len(done):], add_special_tokens=False)["input_ids"]
-        answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
-        ids += prompt_ids + answer_ids
-        labels += [IGNORE] * len(prompt_ids) + answer_ids
-        done = full
-    return {"input_ids": ids[:max_len], "labels": labels[:max_len]}
+from .prompt import IGNORE
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, *, seed: int,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .build import BuiltDataset
-from .collate import encode_chat
+from .prompt import encode_chat
 
 NO_LIMIT = 10**9
 

@@ -8,10 +8,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..config import KnowtuneError
-from ..data import with_system
+from ..data import ChatPrompt
 from ..data.heldout import read_questions
 from ..data.jsonl import write_jsonl
-from ..models import generate_batch, render_prompt
+from ..models import generate_batch
 from .normalize import contains_answer
 
 
@@ -28,7 +28,8 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
     user_texts: what to send instead of the bare questions (e.g. with retrieved passages).
     """
     texts = user_texts if user_texts is not None else [q["question"] for q in questions]
-    prompts = [render_prompt(tokenizer, with_system([{"role": "user", "content": t}], system)) for t in texts]
+    prompt = ChatPrompt(tokenizer, system)
+    prompts = [prompt.ask(t) for t in texts]
     start = time.perf_counter()
     replies = generate_batch(model, tokenizer, prompts, bf16=bf16, batch_size=batch_size,
                              max_new_tokens=max_new_tokens, progress=progress)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..data import IGNORE, encode_chat, pad_batch, with_system
+from ..data import IGNORE, ChatPrompt, pad_batch
 
 
 def answer_logprobs(model, tokenizer, chats: list[tuple[str, str]], *, system: str | None = None,
@@ -18,8 +18,8 @@ def answer_logprobs(model, tokenizer, chats: list[tuple[str, str]], *, system: s
     """Per-token log-probabilities of each (question, answer) pair's answer tokens."""
     import torch
 
-    encoded = [encode_chat(tokenizer, with_system([{"role": "user", "content": q},
-                                                   {"role": "assistant", "content": a}], system), max_len)
+    prompt = ChatPrompt(tokenizer, system)
+    encoded = [prompt.encode([{"role": "user", "content": q}, {"role": "assistant", "content": a}], max_len)
                for q, a in chats]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device

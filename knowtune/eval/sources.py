@@ -13,12 +13,12 @@ fact's answer sentence is rebuilt from knowledge.jsonl with the answer template.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import KnowtuneError
+from ..config.run import Run
 from ..data import KNOWLEDGE_FILE, TRAIN_FILE, load_facts
 from ..data.facts import parse_fact
 from ..data.jsonl import read_jsonl
@@ -76,18 +76,13 @@ def knowledge_of_dataset(data_dir: Path, knowledge_file: Path | None = None) -> 
 
 def knowledge_of_run(run_dir: Path) -> KnowledgeBase:
     """The run's training set (where run.json says it is) and its copy of knowledge.jsonl."""
-    data = run_dir / "data"
-    info = run_dir / "run.json"
-    if info.is_file():
-        where = json.loads(info.read_text()).get("data", "data")
-        data = run_dir / where if where == "data" else Path(where)
-    return knowledge_of_dataset(data, run_dir / KNOWLEDGE_FILE)
+    return knowledge_of_dataset(Run(run_dir).data_dir(), run_dir / KNOWLEDGE_FILE)
 
 
 def knowledge_of_path(path: Path) -> KnowledgeBase:
     """--kb: a run directory, a built dataset directory, or facts JSONL files (comma-separated)."""
     if path.is_dir():
-        if (path / "run.json").is_file():
+        if Run(path).info_file.is_file():
             return knowledge_of_run(path)
         if not (path / TRAIN_FILE).is_file() and not (path / KNOWLEDGE_FILE).is_file():
             raise KnowtuneError(f"neither a run nor a built dataset (no {TRAIN_FILE})", file=str(path),

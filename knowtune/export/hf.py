@@ -11,9 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import KnowtuneError, load_train_config
-from ..data import with_system
+from ..config import KnowtuneError
+from ..config.run import Run
+from ..data import ChatPrompt
 from ..methods import get_method, merge_trained, read_meta
+from ..train.trained import load_run
 
 EXPORT_FILE = "knowtune_export.json"
 HF_DTYPES = ("float32", "bfloat16", "float16")
@@ -29,17 +31,15 @@ class MergedRun:
     """The base model's directory (for a preset, the cache it was converted into from its GGUF)."""
 
 
-def merge_run(run: Path, adapter_dir: Path) -> MergedRun:
+def merge_run(run: Run) -> MergedRun:
     """The run's model as one plain fp32 transformers model (base + what was trained)."""
-    method = get_method(read_meta(adapter_dir)["method"])
+    method = get_method(read_meta(run.adapter_dir)["method"])
     if not method.mergeable:
         merge_trained(None, method)  # raises its refusal before any weights are loaded
-    from ..train.trained import load_trained  # torch: only when a model is merged
-
-    system = load_train_config(run / "config.yaml").system_prompt
-    # load_trained reads the base in fp32 (training may have held it in bf16 autocast):
-    # the merge W + BA is then done at full precision, and only the saved copy is cast.
-    loaded, meta = load_trained(adapter_dir)
+    system = run.system_prompt
+    # the base is read in fp32 (training may have held it in bf16 autocast): the merge
+    # W + BA is then done at full precision, and only the saved copy is cast.
+    loaded, meta = load_run(run)
     model = merge_trained(loaded.model, get_method(meta["method"]))
     model.eval()
     return MergedRun(model=model, tokenizer=loaded.tokenizer, meta=meta, system_prompt=system,
@@ -47,7 +47,7 @@ def merge_run(run: Path, adapter_dir: Path) -> MergedRun:
 
 
 def template_with_system(template: str, system: str) -> str:
-    """`template` with `system` as the default system message (what knowtune's with_system does).
+    """`template` with `system` as the default system message (what data.prompt.ChatPrompt does).
 
     A Jinja prelude rebinds `messages` before the original template runs; chats that bring their
     own system message keep it. A prelude rather than an edit of the template works for any
@@ -62,12 +62,13 @@ def template_with_system(template: str, system: str) -> str:
     return prelude + template
 
 
-def _check_template(tokenizer, original: str, system: str) -> None:
-    """The new template renders a bare chat exactly as the run's own prompting does."""
-    chat = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}, {"role": "user", "content": "Q2?"}]
-    expected = tokenizer.apply_chat_template(with_system(chat, system), chat_template=original, tokenize=False,
-                                             add_generation_prompt=True)
-    got = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+CHECK_CHAT = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."},
+              {"role": "user", "content": "Q2?"}]
+
+
+def _check_template(tokenizer, expected: str) -> None:
+    """The new template renders a bare chat exactly as the run's own prompting (`expected`) does."""
+    got = ChatPrompt(tokenizer).render(CHECK_CHAT)
     if got != expected:
         raise KnowtuneError("could not put the system prompt into the chat template (it renders differently)",
                             field="system_prompt")
@@ -85,8 +86,9 @@ def save_hf(merged: MergedRun, out: Path, dtype: str) -> None:
 
     tokenizer = merged.tokenizer
     original = tokenizer.chat_template
+    expected = ChatPrompt(tokenizer, merged.system_prompt).render(CHECK_CHAT)  # with the original template
     tokenizer.chat_template = template_with_system(original, merged.system_prompt)
-    _check_template(tokenizer, original, merged.system_prompt)
+    _check_template(tokenizer, expected)
     model = merged.model.to(getattr(torch, dtype))
     model.config.dtype = getattr(torch, dtype)
     model.save_pretrained(out, safe_serialization=True)

@@ -1,4 +1,6 @@
-"""Generation shared by evaluation, chat, the API and the web UI.
+"""Generation shared by evaluation, replay, chat, the API and the web UI.
+
+Prompts come rendered (data.prompt.ChatPrompt: the one renderer, shared with training).
 
 Batches are left-padded and sorted by prompt length; decoding is greedy unless a
 temperature is given; every batch stops at EOS or the chat format's end-of-turn token.
@@ -23,10 +25,6 @@ def sampling_args(temperature: float, top_p: float) -> dict:
     if temperature >= MIN_TEMPERATURE:
         return dict(do_sample=True, temperature=temperature, top_p=top_p)
     return dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-
-
-def render_prompt(tokenizer, messages: list[dict]) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def _autocast(model, bf16: bool):

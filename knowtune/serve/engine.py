@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..data import with_system
-from ..models import GenerationStats, LoadedModel, generate_batch, render_prompt, stream_generate
+from ..config.run import Run
+from ..data import ChatPrompt
+from ..models import GenerationStats, LoadedModel, generate_batch, stream_generate
 from .stop_text import StopText
 
 
@@ -39,22 +40,20 @@ class Engine:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, **load) -> "Engine":
-        from ..config import load_train_config
+    def from_run(cls, run: Run | str | Path, **load) -> "Engine":
         from ..config.hardware import fast_bf16_available
-        from ..train.trained import load_trained
+        from ..train.trained import load_run
 
-        run_dir = Path(run_dir)
-        loaded, _meta = load_trained(run_dir / "adapter", **load)
-        cfg = load_train_config(run_dir / "config.yaml")
-        return cls(loaded=loaded, name=run_dir.name, bf16=fast_bf16_available(),
-                   system_prompt=cfg.system_prompt)
+        run = run if isinstance(run, Run) else Run.open(run)
+        system_prompt = run.system_prompt  # a broken config.yaml fails before the weights load
+        loaded, _meta = load_run(run, **load)
+        return cls(loaded=loaded, name=run.name, bf16=fast_bf16_available(), system_prompt=system_prompt)
 
     @classmethod
     def from_model(cls, spec: str, **load) -> "Engine":
         from ..config import TrainConfig
-        from ..config.hardware import fast_bf16_available
         from ..models import load_model
+        from ..config.hardware import fast_bf16_available
 
         loaded = load_model(spec, **load)
         loaded.model.eval()
@@ -67,7 +66,8 @@ class Engine:
         return self.loaded.tokenizer
 
     def prompt(self, messages: list[dict]) -> str:
-        return render_prompt(self.tokenizer, with_system(messages, self.system_prompt))
+        """The text the model is asked: rendered as training rendered its samples (data.prompt)."""
+        return ChatPrompt(self.tokenizer, self.system_prompt).render(messages)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -1,79 +1,42 @@
-"""The one training loop, for every method, on accelerate.
+"""The one training loop, for every method, on accelerate: set-up, batch stream, steps.
 
-Optimizer steps gather `grad_accum` micro-batches; the loss of each is its summed
-cross-entropy divided by the answer tokens of the whole step (over all processes), so
-every answer token weighs the same whatever the padding, batching or process count.
+train_model sets a run up (threads, seed, samples tokenized, optimizer, schedule, resume), draws
+micro-batches from the batch stream, and runs the steps (train.step). The loss of every
+micro-batch is weighed by the answer tokens of its whole step (train.step says how).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from ..config import TrainConfig
-from ..config.hardware import default_threads, peak_rss_mb, resolve_precision
-from ..config.rundir import PROGRESS_FILE
-from ..data import IGNORE, encode_chat, length_grouped_batches, pack_batch, pad_batch, shuffled_batches, with_system
+from ..config.run import PROGRESS_FILE, Run  # noqa: F401  (PROGRESS_FILE: read here by older imports)
+from ..data import IGNORE, ChatPrompt, length_grouped_batches, pack_batch, pad_batch, shuffled_batches
 from ..methods.optim import adamw
-from .attention import attention_for, training_attention
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .attention import attention_for
+from .checkpoint import latest_checkpoint, load_checkpoint
+from ..config.hardware import default_threads, resolve_precision
 from .hardware import make_accelerator
-from .lora_fast import fused_lora_updates
 from .loss import CausalLMLoss
 from .progress import TrainProgress
 from .recipe import exposures_per_epoch, resolve_recipe
-from .speed import compile_wanted, compiled_blocks
+from .speed import compile_wanted
+from .stats import TrainStats
+from .step import Training, finish, run_steps, sharded
 
 SHAPE_MULTIPLE = 8  # batch widths rounded up to this many tokens (see speed.py)
 
 
-@dataclass
-class TrainStats:
-    steps: int = 0
-    tokens: int = 0
-    """Real (non-pad) tokens seen, over all processes."""
-    decoder_tokens: int = 0
-    """Positions the decoder ran on, this process (a prompt start its samples share counts once)."""
-    seconds: float = 0.0
-    losses: list[tuple[int, float]] = field(default_factory=list)
-    precision: str = "fp32"
-    threads: int = 1
-    compiled: bool = False
-    """Whether the decoder blocks ran compiled (TrainConfig.compile, "auto" decided)."""
-    peak_rss_mb: float = 0.0
-    resumed_from: int = 0
-    """The checkpoint step training resumed from (0: a fresh start)."""
-    epochs: float = 0.0
-    """Passes over the training set the run planned (epochs, or more where min_steps raised them)."""
-    exposures: float = 0.0
-    """Times each piece of knowledge is trained on in the run, on average (its samples x epochs)."""
-    full_state: dict | None = field(default=None, repr=False)
-    """The gathered model state under ZeRO-3/FSDP, for saving (None otherwise)."""
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds else 0.0
-
-    @property
-    def final_loss(self) -> float:
-        return self.losses[-1][1] if self.losses else float("nan")
-
-    def to_dict(self) -> dict:
-        return {"steps": self.steps, "tokens": self.tokens, "seconds": round(self.seconds, 2),
-                "tokens_per_second": round(self.tokens_per_second, 1), "final_loss": self.final_loss,
-                "losses": self.losses, "precision": self.precision, "threads": self.threads, "compiled": self.compiled,
-                "peak_rss_mb": round(self.peak_rss_mb, 1), "epochs": round(self.epochs, 2),
-                "exposures_per_fact": round(self.exposures, 1), "resumed_from": self.resumed_from}
-
-
 def encode_samples(tokenizer, samples: list[dict], max_len: int, system_prompt: str = "") -> list[dict]:
-    return [encode_chat(tokenizer, with_system(s["messages"], system_prompt), max_len) for s in samples]
+    """The token ids and labels training takes from each sample: rendered as inference renders (data.prompt)."""
+    prompt = ChatPrompt(tokenizer, system_prompt)
+    return [prompt.encode(s["messages"], max_len) for s in samples]
 
 
 def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
@@ -111,11 +74,20 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
 
     With `checkpoint_dir`, a checkpoint is written every `cfg.save_every` steps and on
     Ctrl-C; `resume` continues bit-exactly from the newest complete one. `report(values, step)`,
-    if given, receives each step's loss, learning rate and tokens/s.
+    if given, receives each step's loss, learning rate and tokens/s. The recipe is resolved
+    here; train_run, which resolved it once for the whole run, calls train_model.
     """
+    return train_model(model, tokenizer, samples, resolve_recipe(cfg, samples), method, params,
+                       accelerator=accelerator, quiet=quiet, checkpoint_dir=checkpoint_dir, report=report,
+                       resume=resume)
+
+
+def train_model(model, tokenizer, samples: list[dict], cfg: TrainConfig, method, params,
+                *, accelerator=None, quiet: bool = False, checkpoint_dir: Path | None = None, report=None,
+                resume: bool = False) -> tuple[object, TrainStats]:
+    """run_training with `cfg` resolved already (train.recipe.resolve_recipe)."""
     from accelerate.utils import set_seed
 
-    cfg = resolve_recipe(cfg, samples)
     precision = resolve_precision(cfg.precision)
     threads = cfg.threads or default_threads()
     if not torch.cuda.is_available():
@@ -123,21 +95,19 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
     accelerator = accelerator or make_accelerator(precision)
     set_seed(cfg.seed)
     features = encode_samples(tokenizer, samples, cfg.max_len, cfg.system_prompt)
-    lengths = [len(f["input_ids"]) for f in features]
-    world, rank = accelerator.num_processes, accelerator.process_index
-    attention = attention_for(lengths, accelerator.device)
-    packed = attention is not None and not method.uses_model_forward
-    # the paraphrases of one fact (or the pages of one subject): spaced through each epoch
-    groups = [s.get("group", s.get("fact")) for s in samples]
+    plan = BatchPlan.of(features, samples, cfg, accelerator, method)
+    t = set_up(model, samples, cfg, method, params, accelerator, plan, precision=precision, threads=threads,
+               checkpoint_dir=checkpoint_dir, report=report)
+    resumed = resume_from_checkpoint(t) if resume and checkpoint_dir else False
+    stream = micro_batches(plan, features, tokenizer.pad_token_id, skip=(t.first_step - 1) * cfg.grad_accum)
+    run_steps(t, stream, progress_bar(t, fresh=not resumed, quiet=quiet))
+    return finish(t)
 
-    def epoch_batches(epoch: int) -> list[list[int]]:
-        seed = cfg.seed + epoch
-        batches = (shuffled_batches(len(lengths), cfg.batch_size * world, seed=seed, groups=groups) if packed
-                   else length_grouped_batches(lengths, cfg.batch_size * world, seed=seed))
-        # every process takes its slice of each global batch: same global batch as one process
-        return [b[rank * cfg.batch_size:(rank + 1) * cfg.batch_size] for b in batches]
 
-    per_epoch = len(epoch_batches(0))
+def set_up(model, samples: list[dict], cfg: TrainConfig, method, params, accelerator, plan: "BatchPlan", *,
+           precision: str, threads: int, checkpoint_dir: Path | None = None, report=None) -> Training:
+    """Steps planned, optimizer and schedule made, the model wrapped for the loss and prepared."""
+    per_epoch = len(plan.epoch(0))
     total_steps = plan_steps(cfg, per_epoch)
     # BAdam switches requires_grad block by block while training; the model handed back has the
     # flags apply() set, so saving and counting see everything the method trains
@@ -149,138 +119,85 @@ def run_training(model, tokenizer, samples: list[dict], cfg: TrainConfig, method
         optimizer = adamw([p for p in model.parameters() if p.requires_grad],
                           lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
-    sharded = _sharded(accelerator)
-    wrapper = CausalLMLoss(model, fast=not method.uses_model_forward, sharded=sharded)
+    is_sharded = sharded(accelerator)
+    wrapper = CausalLMLoss(model, fast=not method.uses_model_forward, sharded=is_sharded)
     wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
     wrapper.train()
-
     stats = TrainStats(precision=precision, threads=threads, compiled=compile_wanted(
-        cfg.compile, model, method, device=accelerator.device, sharded=sharded, total_steps=total_steps))
+        cfg.compile, model, method, device=accelerator.device, sharded=is_sharded, total_steps=total_steps))
     stats.epochs = total_steps * cfg.grad_accum / max(per_epoch, 1)
     stats.exposures = stats.epochs * exposures_per_epoch(samples)
-    first_step = 1
-    found = latest_checkpoint(checkpoint_dir) if (resume and checkpoint_dir) else None
-    if found is not None:
-        done = load_checkpoint(found, model, optimizer, scheduler)
-        first_step = done["step"] + 1
-        stats.resumed_from = stats.steps = done["step"]
-        stats.losses = [tuple(x) for x in done.get("losses", [])]
-    stream = _micro_batches(epoch_batches, features, tokenizer.pad_token_id, packed=packed,
-                            skip=(first_step - 1) * cfg.grad_accum)
-    log_path = checkpoint_dir / PROGRESS_FILE if checkpoint_dir is not None and accelerator.is_main_process else None
-    if log_path is not None and found is None:
+    return Training(cfg=cfg, model=model, wrapper=wrapper, optimizer=optimizer, scheduler=scheduler,
+                    accelerator=accelerator, stats=stats, total_steps=total_steps, sharded=is_sharded,
+                    attention=plan.attention, checkpoint_dir=checkpoint_dir, trainable=trainable,
+                    trained_names=trained_names, report=report)
+
+
+def resume_from_checkpoint(t: Training) -> bool:
+    """Model, optimizer, schedule and losses as the newest complete checkpoint left them; False if none."""
+    found = latest_checkpoint(t.checkpoint_dir)
+    if found is None:
+        return False
+    done = load_checkpoint(found, t.model, t.optimizer, t.scheduler)
+    t.first_step = done["step"] + 1
+    t.stats.resumed_from = t.stats.steps = done["step"]
+    t.stats.losses = [tuple(x) for x in done.get("losses", [])]
+    return True
+
+
+def progress_bar(t: Training, *, fresh: bool, quiet: bool) -> TrainProgress:
+    """The progress bar, and the run's progress log (main process only) that the web UI plots."""
+    main = t.accelerator.is_main_process
+    log_path = Run(t.checkpoint_dir).progress_file if t.checkpoint_dir is not None and main else None
+    if log_path is not None and fresh:
         log_path.unlink(missing_ok=True)  # a fresh run starts a fresh log; a resumed one appends
+    stats = t.stats
     seen = f", each fact ~{stats.exposures:.0f}x" if stats.exposures else ""
-    progress = TrainProgress(total_steps, enabled=accelerator.is_main_process and not quiet, log_path=log_path,
-                             description=f"training ({stats.epochs:.1f} epochs{seen})")
-    start = time.perf_counter()
-
-    def checkpoint(step: int) -> None:
-        if checkpoint_dir is not None and accelerator.is_main_process and step > 0:
-            save_checkpoint(checkpoint_dir, step, model, optimizer, scheduler,
-                            progress={"losses": stats.losses, "tokens": stats.tokens}, names=trained_names)
-        accelerator.wait_for_everyone()
-
-    try:
-        with progress, _adapter_inputs_uncast(model, precision), fused_lora_updates(model, enabled=not sharded), \
-                training_attention(model, attention), \
-                compiled_blocks(model, stats.compiled, fall_back=cfg.compile == "auto"):
-            for step in _train_steps(first_step, total_steps):
-                micro, sample_tokens = zip(*(next(stream) for _ in range(cfg.grad_accum)))
-                # counted on the host, before the batches move: on a GPU a count read back from
-                # the device would wait for the previous step's kernels every time
-                n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
-                real_tokens = sum(sample_tokens)
-                stats.decoder_tokens += sum(int(b["attention_mask"][(b["labels"] != IGNORE).any(dim=1)].sum())
-                                            for b in micro)
-                n_global, tokens_global = (n_step, real_tokens) if world == 1 else accelerator.reduce(
-                    torch.tensor([n_step, real_tokens], device=accelerator.device), "sum").tolist()
-                stats.tokens += int(tokens_global)
-                step_loss = None
-                for i, batch in enumerate(micro):
-                    sync = i == len(micro) - 1
-                    context = accelerator.no_sync(wrapper) if not sync else contextlib.nullcontext()
-                    batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
-                    with context, accelerator.autocast():
-                        loss_sum, _ = wrapper(**batch)
-                        loss = loss_sum * world / max(n_global, 1)
-                    accelerator.backward(loss)
-                    step_loss = loss_sum.detach() if step_loss is None else step_loss + loss_sum.detach()
-                step_loss = step_loss.item()  # the step's one read-back, for the log and progress bar
-                if cfg.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_([p for p in wrapper.parameters() if p.requires_grad],
-                                                cfg.max_grad_norm)
-                lr = scheduler.get_last_lr()[0]  # the rate this step takes, before the scheduler moves on
-                optimizer.step()
-                scheduler.step()
-                stats.steps = step  # from here on, a checkpoint of this step is consistent
-                optimizer.zero_grad(set_to_none=True)
-                if world > 1:  # report the loss of the global batch, not of this process's slice
-                    step_loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "sum").item()
-                mean_loss = step_loss / max(n_global, 1)
-                stats.seconds = time.perf_counter() - start
-                if step % max(cfg.log_every, 1) == 0 or step == total_steps or step == 1:
-                    stats.losses.append((step, round(mean_loss, 5)))
-                progress.update(step, mean_loss, stats.tokens / max(stats.seconds, 1e-9))
-                if report is not None:  # experiment trackers (train/tracking.py)
-                    report({"train/loss": mean_loss, "train/learning_rate": lr,
-                            "train/tokens_per_second": stats.tokens / max(stats.seconds, 1e-9)}, step)
-                if checkpoint_dir is not None and cfg.save_every and step % cfg.save_every == 0 \
-                        and step < total_steps:
-                    checkpoint(step)
-    except KeyboardInterrupt:
-        checkpoint(stats.steps)
-        raise
-    stats.peak_rss_mb = peak_rss_mb()
-    for param, flag in zip(model.parameters(), trainable):
-        param.requires_grad_(flag)
-    stats.full_state = gathered_state(accelerator, wrapper)
-    return accelerator.unwrap_model(wrapper).model, stats
+    return TrainProgress(t.total_steps, enabled=main and not quiet, log_path=log_path,
+                         description=f"training ({stats.epochs:.1f} epochs{seen})")
 
 
-def _sharded(accelerator) -> bool:
-    from accelerate.utils import DistributedType
+@dataclass
+class BatchPlan:
+    """Which samples make each batch of an epoch, and this process's slice of it."""
 
-    return accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+    lengths: list[int]
+    groups: list
+    """The paraphrases of one fact (or the pages of one subject): spaced through each epoch."""
+    batch_size: int
+    world: int
+    rank: int
+    seed: int
+    attention: object
+    """Packed-batch attention (train.attention.attention_for), None: padded batches."""
+    packed: bool
 
+    @classmethod
+    def of(cls, features: list[dict], samples: list[dict], cfg: TrainConfig, accelerator, method) -> "BatchPlan":
+        lengths = [len(f["input_ids"]) for f in features]
+        attention = attention_for(lengths, accelerator.device)
+        return cls(lengths=lengths, groups=[s.get("group", s.get("fact")) for s in samples],
+                   batch_size=cfg.batch_size, world=accelerator.num_processes, rank=accelerator.process_index,
+                   seed=cfg.seed, attention=attention, packed=attention is not None and not method.uses_model_forward)
 
-def gathered_state(accelerator, wrapper) -> dict | None:
-    """The whole model's state when a sharding engine split it (collective: every rank calls it)."""
-    if not _sharded(accelerator):
-        return None
-    state = accelerator.get_state_dict(wrapper)
-    return {name.removeprefix("model."): tensor for name, tensor in state.items()}
-
-
-def _adapter_inputs_uncast(model, precision: str):
-    """Under bf16 autocast, stop peft casting every adapter input up to the fp32 adapter weights.
-
-    Autocast casts it straight back down for the matmul; skipping the round trip saves two
-    activation copies per adapted layer (casts were a fifth of a LoRA step's CPU time).
-    """
-    if precision != "bf16" or not hasattr(model, "peft_config"):
-        return contextlib.nullcontext()
-    if any(config.peft_type != "LORA" for config in model.peft_config.values()):
-        return contextlib.nullcontext()  # only LoRA layers (LoRA, DoRA, QLoRA) have the switch; IA3's do not
-    from peft.helpers import disable_input_dtype_casting
-
-    return disable_input_dtype_casting(model)
-
-
-def _train_steps(first: int, last: int):
-    return range(first, last + 1)
+    def epoch(self, epoch: int) -> list[list[int]]:
+        seed, size = self.seed + epoch, self.batch_size
+        batches = (shuffled_batches(len(self.lengths), size * self.world, seed=seed, groups=self.groups) if self.packed
+                   else length_grouped_batches(self.lengths, size * self.world, seed=seed))
+        # every process takes its slice of each global batch: same global batch as one process
+        return [b[self.rank * size:(self.rank + 1) * size] for b in batches]
 
 
-def _micro_batches(epoch_batches, features, pad_id, *, packed: bool, skip: int = 0):
+def micro_batches(plan: BatchPlan, features: list[dict], pad_id, *, skip: int = 0) -> Iterator[tuple[dict, int]]:
     """(micro-batch on the host, its samples' tokens) in training order, forever; the first `skip` passed over.
 
     Packed rows place the prompt start their samples share once (data.pack_batch), so the
     tokens the samples bring are counted here, from the samples: those that carry a label.
     """
-    collate = partial(pack_batch, share_prefix=True) if packed else pad_batch
+    collate = partial(pack_batch, share_prefix=True) if plan.packed else pad_batch
     epoch = 0
     while True:
-        for indices in epoch_batches(epoch):
+        for indices in plan.epoch(epoch):
             if skip:
                 skip -= 1
                 continue

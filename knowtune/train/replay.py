@@ -12,9 +12,9 @@ import json
 import os
 from pathlib import Path
 
-from ..data import with_system
+from ..data import ChatPrompt
 from ..data.replay import demonstration_turns, replay_plan, replay_sample, reply_before_next_turn, usable_reply
-from ..models import generate_batch, render_prompt
+from ..models import generate_batch
 from ..models.presets import cache_root
 
 REPLAY_TOKENS = 64  # long enough for a sentence or two; the reply is cut after its last full one
@@ -73,7 +73,7 @@ def replay_samples(model, tokenizer, langs: list[str], count: int, *, system: st
 
 def _answer(model, tokenizer, earlier: list[list[dict]], prompts: list[str], system: str, bf16: bool,
             progress) -> list[str]:
-    rendered = [render_prompt(tokenizer, with_system([*turns, {"role": "user", "content": p}], system))
-                for turns, p in zip(earlier, prompts)]
+    prompt = ChatPrompt(tokenizer, system)
+    rendered = [prompt.render([*turns, {"role": "user", "content": p}]) for turns, p in zip(earlier, prompts)]
     return generate_batch(model, tokenizer, rendered, max_new_tokens=REPLAY_TOKENS, batch_size=32, bf16=bf16,
                           progress=progress)

@@ -13,8 +13,7 @@ from rich.console import Console
 
 from ..config import MULTILINGUAL_MODEL, KnowtuneError, TrainConfig
 from ..config.fsutil import check_output, marker_kind, remove_output, replace_dir, write_marker
-from ..config.hardware import resolve_precision
-from ..config.rundir import ADAPTER_DIR, RUN_FILE, partial_dir
+from ..config.run import DATA_DIR, RUN_KIND, Run, partial_dir
 from ..data.jsonl import write_jsonl
 from ..data import (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE, build_samples, load_dataset_dir, load_facts,
                     write_dataset)
@@ -22,16 +21,15 @@ from ..methods import get_method, save_trained
 from ..models import LoadedModel, load_model
 from .accounting import trainable_summary
 from .checkpoint import CHECKPOINTS, latest_checkpoint
+from ..config.hardware import resolve_precision
 from .hardware import make_accelerator
-from .loop import TrainStats, run_training
+from .loop import TrainStats, train_model
 from .plots import plot_loss
 from .recipe import resolve_recipe
 from .replay import replay_samples
 from .tracking import check_trackers, open_tracking
 
 console = Console(stderr=True)
-RUN_KIND = "run"
-REPLAY_FILE = "replay.jsonl"
 
 
 @dataclass
@@ -52,7 +50,7 @@ def prepare_data(data: str | Path, work: Path) -> Path:
     files = [Path(p) for p in str(data).split(",")]
     facts = load_facts(files)
     built = build_samples(facts)
-    return write_dataset(built, work / "data", sources=[str(f) for f in files])
+    return write_dataset(built, work / DATA_DIR, sources=[str(f) for f in files])
 
 
 def choose_model(cfg: TrainConfig, heldout: list[dict], *, model_named: bool) -> TrainConfig:
@@ -74,8 +72,13 @@ def load_for_training(cfg: TrainConfig, loaded: LoadedModel | None = None, *, on
     """Load the base model (unless given) and apply the method; returns (loaded, method, params).
 
     `on_base(loaded)` runs on the base model before the method changes it (replay answers).
+    The recipe is resolved here; train_run, which resolved it once for the run, calls load_resolved.
     """
-    cfg = resolve_recipe(cfg)
+    return load_resolved(resolve_recipe(cfg), loaded, on_base=on_base)
+
+
+def load_resolved(cfg: TrainConfig, loaded: LoadedModel | None = None, *, on_base=None):
+    """load_for_training with `cfg` already resolved (train.recipe.resolve_recipe)."""
     method = get_method(cfg.method)
     params = method.parse_params(cfg.params)
     if loaded is None:
@@ -122,66 +125,87 @@ def train_run(cfg: TrainConfig, data: str | Path, out: str | Path, *, model_name
     knowtune run may be replaced without it, as the demo does with its own).
     """
     out = check_output(out, RUN_KIND, overwrite=overwrite, replace_same_kind=replace_same_kind)
-    work = partial_dir(out)
+    work = Run(partial_dir(out))
     accelerator = accelerator or make_accelerator(cfg.precision)
     main = accelerator.is_main_process
     check_trackers(cfg.report_to)
-    tracking = None
     if main:
-        _clear_partial(work, resume=resume, overwrite=overwrite)
-        work.mkdir(parents=True, exist_ok=True)
-        write_marker(work, RUN_KIND)
+        _clear_partial(work.path, resume=resume, overwrite=overwrite)
+        work.path.mkdir(parents=True, exist_ok=True)
+        write_marker(work.path, RUN_KIND)
     accelerator.wait_for_everyone()
+    tracking: list = []  # the experiment tracker, once open: closed however training ends
     try:
-        data_dir = prepare_data(data, work) if main else None
-        data_dir = Path(_broadcast(accelerator, str(data_dir) if data_dir else None))
-        samples, heldout = load_dataset_dir(data_dir)
-        cfg = resolve_recipe(choose_model(cfg, heldout, model_named=model_named or loaded is not None), samples)
-        replay: list[dict] = []
-
-        def answer_replay(base: LoadedModel) -> None:
-            replay.extend(_broadcast(accelerator, make_replay(base, cfg, heldout, quiet=quiet) if main else None))
-
-        loaded, method, params = load_for_training(cfg, loaded, on_base=answer_replay)
-        if main and replay:
-            write_jsonl(work / REPLAY_FILE, replay)
-        samples = samples + replay
-        summary = trainable_summary(loaded.model)
-        if not quiet and main:
-            console.print(f"[bold]{cfg.method}[/bold] on {loaded.name}: {summary}")
-        if main and cfg.report_to:
-            tracking = open_tracking(cfg.report_to, work, run_name=out.name, config=cfg.to_dict())
-        loaded.model, stats = run_training(loaded.model, loaded.tokenizer, samples, cfg, method, params,
-                                           quiet=quiet, accelerator=accelerator, checkpoint_dir=work,
-                                           resume=resume, report=tracking.log if tracking else None)
+        done = _train(cfg, data, work, accelerator, tracking, name=out.name, loaded=loaded, quiet=quiet,
+                      resume=resume, model_named=model_named or loaded is not None)
     except KeyboardInterrupt:
-        if tracking is not None:
-            tracking.finish()
-        if main and latest_checkpoint(work):
+        _close(tracking)
+        if main and latest_checkpoint(work.path):
             console.print(f"[yellow]interrupted: checkpoint saved; continue with the same command "
                           f"and --resume[/yellow]")
         elif main:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(work.path, ignore_errors=True)
         raise
     except BaseException:
-        if tracking is not None:
-            tracking.finish()
-        if main and not latest_checkpoint(work):
-            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming: leave no trace
+        _close(tracking)
+        if main and not latest_checkpoint(work.path):
+            shutil.rmtree(work.path, ignore_errors=True)  # nothing worth resuming: leave no trace
         raise
-    loaded.model.eval()
-    if tracking is not None:
-        tracking.finish()  # closed before the directory is renamed
+    done.loaded.model.eval()
+    _close(tracking)  # before the directory is renamed
     if main:
-        save_trained(loaded.model, method, params, work / ADAPTER_DIR, base_model=cfg.model,
-                     state_dict=stats.full_state)
-        write_run_files(work, cfg, data_dir, stats, summary)
-        shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)
+        write_run(work, done)
         check_output(out, RUN_KIND, overwrite=overwrite, replace_same_kind=replace_same_kind)
-        replace_dir(work, out)
+        replace_dir(work.path, out)
     accelerator.wait_for_everyone()
-    stats.full_state = None
-    return TrainedRun(path=out, loaded=loaded, stats=stats, config=cfg, is_main_process=main)
+    done.stats.full_state = None
+    return TrainedRun(path=out, loaded=done.loaded, stats=done.stats, config=done.config, is_main_process=main)
+
+
+@dataclass
+class _Trained:
+    """What train_run writes into the run directory."""
+
+    loaded: LoadedModel
+    method: object
+    params: object
+    stats: TrainStats
+    config: TrainConfig
+    data_dir: Path
+    summary: str
+
+
+def _train(cfg: TrainConfig, data: str | Path, work: Run, accelerator, tracking: list, *, name: str,
+           loaded: LoadedModel | None, quiet: bool, resume: bool, model_named: bool) -> _Trained:
+    """Data, model, replay and training; the recipe is resolved here, once, with the samples."""
+    main = accelerator.is_main_process
+    data_dir = prepare_data(data, work.path) if main else None
+    data_dir = Path(_broadcast(accelerator, str(data_dir) if data_dir else None))
+    samples, heldout = load_dataset_dir(data_dir)
+    cfg = resolve_recipe(choose_model(cfg, heldout, model_named=model_named), samples)
+    replay: list[dict] = []
+
+    def answer_replay(base: LoadedModel) -> None:
+        replay.extend(_broadcast(accelerator, make_replay(base, cfg, heldout, quiet=quiet) if main else None))
+
+    loaded, method, params = load_resolved(cfg, loaded, on_base=answer_replay)
+    if main and replay:
+        write_jsonl(work.replay_file, replay)
+    samples = samples + replay
+    summary = trainable_summary(loaded.model)
+    if not quiet and main:
+        console.print(f"[bold]{cfg.method}[/bold] on {loaded.name}: {summary}")
+    if main and cfg.report_to:
+        tracking.append(open_tracking(cfg.report_to, work.path, run_name=name, config=cfg.to_dict()))
+    loaded.model, stats = train_model(loaded.model, loaded.tokenizer, samples, cfg, method, params,
+                                      quiet=quiet, accelerator=accelerator, checkpoint_dir=work.path,
+                                      resume=resume, report=tracking[0].log if tracking else None)
+    return _Trained(loaded, method, params, stats, cfg, data_dir, summary)
+
+
+def _close(tracking: list) -> None:
+    while tracking:
+        tracking.pop().finish()
 
 
 def _broadcast(accelerator, value):
@@ -208,12 +232,17 @@ def _clear_partial(work: Path, *, resume: bool, overwrite: bool) -> None:
     remove_output(work)
 
 
-def write_run_files(run: Path, cfg: TrainConfig, data_dir: Path, stats: TrainStats, summary: str) -> None:
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+def write_run(run: Run, done: _Trained) -> None:
+    """What was trained, its config, summary and loss curve; the checkpoints go (the run is complete)."""
+    cfg, stats = done.config, done.stats
+    save_trained(done.loaded.model, done.method, done.params, run.adapter_dir, base_model=cfg.model,
+                 state_dict=stats.full_state)
+    run.config_file.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
     for name in (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE):
-        if (data_dir / name).is_file() and not (run / name).exists():
-            shutil.copy(data_dir / name, run / name)
-    info = {"data": "data" if data_dir.parent == run else str(data_dir),
-            "model": cfg.model, "method": cfg.method, "trainable": summary, "train": stats.to_dict()}
-    (run / RUN_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-    plot_loss(stats.losses, run / "loss.png", title=f"{cfg.method} on {cfg.model}")
+        if (done.data_dir / name).is_file() and not (run.path / name).exists():
+            shutil.copy(done.data_dir / name, run.path / name)
+    info = {"data": DATA_DIR if done.data_dir.parent == run.path else str(done.data_dir),
+            "model": cfg.model, "method": cfg.method, "trainable": done.summary, "train": stats.to_dict()}
+    run.info_file.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    plot_loss(stats.losses, run.loss_plot, title=f"{cfg.method} on {cfg.model}")
+    shutil.rmtree(run.path / CHECKPOINTS, ignore_errors=True)

@@ -4,9 +4,9 @@ same Engine as `knowtune chat` and the API."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from ...config import DEFAULT_MODEL
+from ...config.run import Run
 from ..engine import Engine
 from .workspace import Workspace
 
@@ -23,8 +23,7 @@ class EngineCache:
         with self._lock:
             if source != self.key:
                 self.engine = None  # drop the old weights before loading the new ones
-                path = Path(source)
-                self.engine = Engine.from_run(path) if (path / "adapter").is_dir() else Engine.from_model(source)
+                self.engine = Engine.from_run(Run(source)) if Run.is_run(source) else Engine.from_model(source)
                 self.key = source
             return self.engine
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...config.rundir import ADAPTER_DIR, PROGRESS_FILE, partial_dir
+from ...config.run import Run
 from ...data import HELDOUT_FILE, STATS_FILE, TRAIN_FILE
 from ...data import jsonl as data_jsonl
 
@@ -52,7 +52,7 @@ class Workspace:
 
     def runs(self) -> list[str]:
         """Finished runs (folders with a trained adapter), newest first."""
-        found = [p for p in self.runs_root.glob("*") if (p / ADAPTER_DIR).is_dir()]
+        found = [p for p in self.runs_root.glob("*") if Run.is_run(p)]
         return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
@@ -91,19 +91,4 @@ def _short(value) -> str:
 
 def training_log(run: Path) -> list[dict]:
     """The per-step log of a run, while it trains (hidden partial folder) or after."""
-    for folder in (partial_dir(run), run):
-        path = folder / PROGRESS_FILE
-        if path.is_file():
-            return read_jsonl_prefix(path)
-    return []
-
-
-def read_jsonl_prefix(path: Path) -> list[dict]:
-    """Complete lines only: the trainer may be writing the last one right now."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").split("\n"):  # "\n" only: JSON strings may hold U+2028
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
+    return Run(Path(run)).progress_log()
