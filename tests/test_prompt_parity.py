@@ -144,18 +144,24 @@ def _load(run: Path):
     return loaded
 
 
+def each_question_asked_as_trained(model, tokenizer, asked, monkeypatch, ask) -> None:
+    """`ask(question)` must hand generation the trained ids up to the answer, and the trained stop."""
+    calls = record_asked(model, monkeypatch)
+    for question, (answer, feature) in asked.items():
+        calls.clear()
+        ask(question)
+        (ids, stops), = calls
+        assert parity_problems(feature, ids, stops, tokenizer, answer) == []
+
+
 def test_eval_asks_what_training_taught(trained, monkeypatch):
     from knowtune.eval import answer_questions
 
     run, asked = trained
     loaded = _load(run)
-    calls = record_asked(loaded.model, monkeypatch)
-    for question, (answer, feature) in asked.items():
-        calls.clear()
-        answer_questions(loaded.model, loaded.tokenizer, [{"question": question, "answers": [answer]}],
-                         system=Run(run).system_prompt, max_new_tokens=2)
-        (ids, stops), = calls
-        assert parity_problems(feature, ids, stops, loaded.tokenizer, answer) == []
+    each_question_asked_as_trained(loaded.model, loaded.tokenizer, asked, monkeypatch, lambda q: answer_questions(
+        loaded.model, loaded.tokenizer, [{"question": q, "answers": ["x"]}], system=Run(run).system_prompt,
+        max_new_tokens=2))
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -165,16 +171,12 @@ def test_the_engine_asks_what_training_taught(trained, monkeypatch, streamed):
 
     run, asked = trained
     engine = Engine.from_run(run)
-    calls = record_asked(engine.loaded.model, monkeypatch)
-    for question, (answer, feature) in asked.items():
-        calls.clear()
+
+    def ask(question):
         chat = [{"role": "user", "content": question}]
-        if streamed:
-            list(engine.stream(chat, max_new_tokens=2))
-        else:
-            engine.chat(chat, max_new_tokens=2)
-        (ids, stops), = calls
-        assert parity_problems(feature, ids, stops, engine.tokenizer, answer) == []
+        return list(engine.stream(chat, max_new_tokens=2)) if streamed else engine.chat(chat, max_new_tokens=2)
+
+    each_question_asked_as_trained(engine.loaded.model, engine.tokenizer, asked, monkeypatch, ask)
 
 
 def test_replay_asks_the_base_as_training_renders(trained, monkeypatch):
@@ -182,12 +184,8 @@ def test_replay_asks_the_base_as_training_renders(trained, monkeypatch):
 
     run, asked = trained
     loaded = _load(run)
-    calls = record_asked(loaded.model, monkeypatch)
-    for question, (answer, feature) in asked.items():
-        calls.clear()
-        _answer(loaded.model, loaded.tokenizer, [[]], [question], Run(run).system_prompt, False, None)
-        (ids, stops), = calls
-        assert parity_problems(feature, ids, stops, loaded.tokenizer, answer) == []
+    each_question_asked_as_trained(loaded.model, loaded.tokenizer, asked, monkeypatch, lambda q: _answer(
+        loaded.model, loaded.tokenizer, [[]], [q], Run(run).system_prompt, False, None))
 
 
 def test_an_exported_model_is_asked_what_training_taught(trained, tmp_path):
