@@ -32,6 +32,13 @@ def test_config_system_prompt_and_info(tmp_path):
     assert Run.open(fake_run(tmp_path / "bare")).info() == {}
 
 
+def test_a_run_named_by_a_string_reads_as_one_named_by_a_path(tmp_path):
+    # the web UI's run dropdown hands over a str
+    fake_run(tmp_path / "r")
+    run = Run(str(tmp_path / "r"))
+    assert run.path == tmp_path / "r" and run.system_prompt == "Be brief." and run.adapter_dir.is_dir()
+
+
 def test_data_dir_is_inside_or_where_run_json_says(tmp_path):
     assert Run(fake_run(tmp_path / "a", data="data")).data_dir() == tmp_path / "a" / "data"
     assert Run(fake_run(tmp_path / "b", data=str(tmp_path / "elsewhere"))).data_dir() == tmp_path / "elsewhere"

@@ -50,6 +50,10 @@ def partial_dir(out: Path) -> Path:
 class Run:
     path: Path
 
+    def __post_init__(self):
+        # callers hold a run as a str as often as a Path (the web UI's dropdown gives str)
+        object.__setattr__(self, "path", Path(self.path))
+
     @classmethod
     def open(cls, path: str | Path, option: str = "--run") -> "Run":
         """A finished run, or a one-line error naming the option that gave the path."""
