@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import one_request, percentile, tiny_model  # noqa: E402
+from load_test import finish, one_request, percentile, tiny_model  # noqa: E402
 
 QUESTION = [{"role": "user", "content": "What is the capital of Hainan?"}]
 
@@ -131,14 +131,7 @@ def main(argv=None) -> int:
                 time.sleep(0.05)
             summary = summarise(args, outcomes, wall, app.state.queue.pending)
     print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
-    failures = verdict(summary)
-    for failure in failures:
-        print(f"FAIL: {failure}", file=sys.stderr)
-    if not failures:
-        print("PASS: no 5xx, no hangs, every slot released")
-    return 1 if failures else 0
+    return finish(summary, verdict(summary), args.json, "no 5xx, no hangs, every slot released")
 
 
 if __name__ == "__main__":

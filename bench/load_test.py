@@ -245,16 +245,21 @@ def main(argv=None) -> int:
             server_log = (workdir / "server.log").read_text(errors="replace")
     summary = summarise(args, outcomes, not_sent, wall)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     failures = verdict(summary)
     if "Traceback" in server_log:
         failures.append("the server logged a traceback")
         print(server_log[-3000:], file=sys.stderr)
+    return finish(summary, failures, args.json, "no 5xx, no hangs, every reply well-formed")
+
+
+def finish(summary: dict, failures: list[str], json_path: Path | None, passed: str) -> int:
+    """Write the summary where asked, print the verdict; the exit code (1 on any failure)."""
+    if json_path:
+        json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     for failure in failures:
         print(f"FAIL: {failure}", file=sys.stderr)
     if not failures:
-        print("PASS: no 5xx, no hangs, every reply well-formed")
+        print(f"PASS: {passed}")
     return 1 if failures else 0
 
 
