@@ -155,3 +155,18 @@ def test_trains_in_bf16(name, tiny_qwen, facts_file):
     assert all(math.isfinite(loss) for _, loss in stats.losses)
     now = dict(model.named_parameters())
     assert any(not torch.equal(now[n].detach(), t) for n, t in start.items())
+
+
+@pytest.mark.parametrize("name, params", [
+    ("prefix", {"num_virtual_tokens": 4, "prefix_projection": True, "encoder_hidden_size": 16}),
+    ("ptuning", {"num_virtual_tokens": 4, "encoder": "lstm", "encoder_hidden_size": 16}),
+    ("ptuning", {"num_virtual_tokens": 3, "encoder": "mlp", "encoder_hidden_size": 8}),
+])
+def test_trainable_count_of_other_variants_matches_peft(name, params, tiny_model):
+    """The variants the contract test does not train: the formula against peft's own count."""
+    method = get_method(name)
+    parsed = method.parse_params(params)
+    plain = load_model(str(tiny_model)).model
+    want = method.trainable_count(plain, parsed)
+    trainable, _total = method.apply(plain, parsed).get_nb_trainable_parameters()
+    assert trainable == want

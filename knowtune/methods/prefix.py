@@ -48,12 +48,14 @@ def apply(model, params: Params):
 
 
 def trainable_count(model, params: Params) -> int:
-    """A key and a value vector per virtual token and layer, trained directly (with
-    prefix_projection an MLP trains instead, whose size this does not count)."""
-    if params.prefix_projection:
-        raise NotImplementedError("trainable_count covers prefixes trained directly")
+    """A key and a value vector per virtual token and layer, trained directly; with
+    prefix_projection the MLP's input embeddings and its two layers (weights and biases) instead."""
     config = model.config
-    return params.num_virtual_tokens * config.num_hidden_layers * 2 * _kv_width(config)
+    width, out = _kv_width(config), config.num_hidden_layers * 2 * _kv_width(config)
+    if not params.prefix_projection:
+        return params.num_virtual_tokens * out
+    hidden = params.encoder_hidden_size
+    return params.num_virtual_tokens * width + (width * hidden + hidden) + (hidden * out + out)
 
 
 def _kv_width(config) -> int:

@@ -15,6 +15,7 @@ from .contract import TinySettings
 NAME = "ptuning"
 SUMMARY = "P-tuning: virtual tokens from a trained MLP/LSTM encoder (peft)"
 DEFAULT_LR = 1e-2  # the bake-off's learning rate for this method (see docs/methods.md, Bake-off)
+_LSTM_LAYERS = 2  # peft's default depth of the LSTM encoder, passed explicitly so the count and the model agree
 MERGEABLE = False
 SAVE_FORMAT = "peft"
 FROZEN_BASE = True
@@ -51,13 +52,17 @@ def apply(model, params: Params):
     config = PromptEncoderConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=params.num_virtual_tokens,
                                  encoder_reparameterization_type=encoder,
                                  encoder_hidden_size=params.encoder_hidden_size,
-                                 encoder_dropout=params.encoder_dropout)
+                                 encoder_dropout=params.encoder_dropout, encoder_num_layers=_LSTM_LAYERS)
     return get_peft_model(model, config)
 
 
 def trainable_count(model, params: Params) -> int:
-    """The virtual tokens' inputs, and the MLP encoder hidden -> e -> e -> hidden (weights and biases)."""
-    if params.encoder != "mlp":
-        raise NotImplementedError("trainable_count covers the MLP encoder")
+    """The virtual tokens' inputs, and the encoder (weights and biases): the MLP hidden -> e -> e ->
+    hidden, or a bidirectional LSTM of _LSTM_LAYERS layers (4 gates, two bias vectors each) and the
+    MLP 2e -> 2e -> hidden on its output."""
     hidden, e = model.config.hidden_size, params.encoder_hidden_size
-    return params.num_virtual_tokens * hidden + (hidden * e + e) + (e * e + e) + (e * hidden + hidden)
+    inputs = params.num_virtual_tokens * hidden
+    if params.encoder == "mlp":
+        return inputs + (hidden * e + e) + (e * e + e) + (e * hidden + hidden)
+    lstm = sum(2 * (4 * e * ((hidden if layer == 0 else 2 * e) + e) + 8 * e) for layer in range(_LSTM_LAYERS))
+    return inputs + lstm + (2 * e * 2 * e + 2 * e) + (2 * e * hidden + hidden)
