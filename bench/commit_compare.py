@@ -44,13 +44,14 @@ def worker(tree: Path, name: str, model: str, lang: str, seed: int, limit: int, 
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def demo(tree: Path, lang: str) -> dict:
+def demo(tree: Path, lang: str, settings: list[str]) -> dict:
     """`knowtune demo` in `tree`, its run directory under the tree; the figures of its metrics.json."""
     out = tree / "runs" / f"compare-demo-{lang}"
     env = dict(os.environ, PYTHONPATH=str(tree))
     tic = time.perf_counter()
+    sets = [arg for item in settings for arg in ("--set", item)]
     proc = subprocess.run([sys.executable, "-m", "knowtune.cli", "demo", "--lang", lang, "--out", str(out),
-                           "--overwrite"], capture_output=True, text=True, env=env, cwd=tree)
+                           "--overwrite", *sets], capture_output=True, text=True, env=env, cwd=tree)
     wall = time.perf_counter() - tic
     if proc.returncode != 0:
         raise SystemExit(f"{tree} demo failed:\n{proc.stderr[-3000:]}")
@@ -67,7 +68,7 @@ def speed_rows(trees: dict[str, Path], args) -> list[str]:
     lines = ["| model | A0 tokens/s | " + " | ".join(f"B {k} tokens/s (median; each seed)" for k in trees)
              + " | " + " | ".join(f"B/A0 {k}" for k in trees) + " | " + " | ".join(f"held-out {k}" for k in trees)
              + " | final loss " + " / ".join(trees) + " |", "|---" * (2 + 3 * len(trees) + 1) + "|"]
-    for model, lang in PAIRS:
+    for model, lang in [p for p in PAIRS if p[0] in args.models.split(",")]:
         base = worker(trees["after"], "A0", model, lang, 0, args.limit, args.threads)
         print(json.dumps({"A0": base}), flush=True)
         runs = {k: [] for k in trees}
@@ -94,7 +95,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--limit", type=int, default=400)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--models", default=",".join(m for m, _ in PAIRS), help="bench models ('' for none)")
     parser.add_argument("--demo", default="en", help="demo languages, comma-separated ('' for none)")
+    parser.add_argument("--demo-set", action="append", default=[], help="a demo --set key=value, both trees")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
@@ -105,13 +108,16 @@ def main() -> None:
 
     lines = [f"# {heads['before']} (before) against {heads['after']} (after)", "",
              f"Machine: {machine()}.", "", f"Command: `python bench/commit_compare.py --seeds {args.seeds} "
-             f"--limit {args.limit} --threads {args.threads} --demo {args.demo}`", ""]
-    lines += speed_rows(trees, args)
+             f"--limit {args.limit} --threads {args.threads} --models {args.models} --demo {args.demo}"
+             + "".join(f" --demo-set {item}" for item in args.demo_set) + "`", ""]
+    if args.models:
+        lines += speed_rows(trees, args)
     for lang in filter(None, args.demo.split(",")):
-        lines += ["", f"`knowtune demo --lang {lang}`:", "", "| tree | wall s | train s | tokens/s | final loss | "
+        shown = "".join(f" --set {item}" for item in args.demo_set)
+        lines += ["", f"`knowtune demo --lang {lang}{shown}`:", "", "| tree | wall s | train s | tokens/s | final loss | "
                   "template before → after | natural after | probe after |", "|---" * 8 + "|"]
         for key, tree in trees.items():
-            d = demo(tree, lang)
+            d = demo(tree, lang, args.demo_set)
             print(json.dumps({key: d}), flush=True)
             lines.append(f"| {key} {heads[key]} | {d['wall_s']} | {d['train_s']} | {d['tokens_per_s']} | "
                          f"{d['final_loss']:.4f} | {d['before']:.1f} → {d['after']:.1f} % | {d['natural']:.1f} % | "

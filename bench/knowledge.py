@@ -6,8 +6,11 @@ or its prose twin), each configuration over seeds, and scores every run on
 - the knowledge base's hand-written natural questions (natural_LANG.jsonl), dev and test halves,
   bare and with BM25 retrieval (fine-tuned + RAG),
 - the general-knowledge probe (what training made it forget);
-the base model and base + RAG once. Configurations: `aug` (the defaults: augmentation on) and
-`plain` (`--no-augment`: the training templates and the facts' own questions only).
+- the hand-written unanswerable questions (unanswerable_LANG.jsonl), dev and test halves: declined or
+  hedged is right, an assertion is an invention; and how often it declines answerable natural questions;
+the base model and base + RAG once. Configurations (CONFIGS): `aug` (the defaults), `plain`
+(`--no-augment`: the training templates and the facts' own questions only), `noboundary` (no refusal
+samples), `retrieval` (a share of the questions also trained with retrieved passages).
 
     python bench/knowledge.py --kb hainan --lang en --seeds 3
     python bench/knowledge.py --kb fictional --lang zh --source prose --seeds 1
@@ -33,6 +36,7 @@ from knowtune.commands.evaluate import EvalOptions, make_plan  # noqa: E402
 from knowtune.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, load_train_config, parse_override  # noqa: E402
 from knowtune.data import load_dataset_dir  # noqa: E402
 from knowtune.data.jsonl import read_jsonl, write_jsonl  # noqa: E402
+from knowtune.eval.refusal import ASSERTS, DECLINES, classify_reply  # noqa: E402
 from knowtune.eval.sources import knowledge_of_dataset  # noqa: E402
 from knowtune.eval.suite import evaluate_model  # noqa: E402
 from knowtune.models import load_model  # noqa: E402
@@ -41,6 +45,8 @@ from knowtune.train import train_run  # noqa: E402
 from knowtune.train.run import base_dtype  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
+CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.0}, "retrieval": {"retrieval": 0.3}}
+"""Each configuration's `knowtune data build` options (the rest: defaults)."""
 
 
 def cpu_name() -> str:
@@ -73,6 +79,14 @@ def summary_of(passes: dict) -> dict:
                 out[f"{name}_{split}"] = s["accuracy"]
     if "probe" in passes:
         out["probe"] = passes["probe"].summary["accuracy"]
+    if "unanswerable" in passes:
+        for split in ("dev", "test"):
+            rows = [r for r in passes["unanswerable"].rows if r.get("split", "test") == split]
+            if rows:  # declined or hedged: not an invention
+                out[f"unanswerable_declined_{split}"] = sum(r["kind"] != ASSERTS for r in rows) / len(rows)
+    if "natural" in passes:  # over-refusal: answerable questions it declines
+        rows = passes["natural"].rows
+        out["natural_declined"] = sum(classify_reply(r["reply"]) == DECLINES for r in rows) / len(rows)
     if "natural" in passes:
         dev = [r for r in passes["natural"].rows if r["split"] == "dev"]
         out["natural_dev_by_form"] = {form: f"{sum(r['correct'] for r in dev if r['form'] == form)}/"
@@ -102,6 +116,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-base", dest="base", action="store_false", help="skip the base model's passes")
     args = parser.parse_args()
+    unknown = set(args.configs.split(",")) - set(CONFIGS)
+    if unknown:
+        parser.error(f"--configs: unknown {', '.join(sorted(unknown))}; choose from {', '.join(CONFIGS)}")
     model = args.model or (DEFAULT_MODEL if args.lang == "en" else MULTILINGUAL_MODEL)
     name = f"{args.kb}-{args.lang}-{args.source}" + (f"-{args.limit}" if args.limit else "")
     out = args.out or Path("bench/knowledge") / name
@@ -115,11 +132,11 @@ def main() -> None:
     sets = dict(parse_override(s) for s in args.set)
     runs, started = [], time.strftime("%Y-%m-%d %H:%M")
     for config in args.configs.split(","):
-        data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, augment=config == "aug",
-                                 heldout=[natural], overwrite=True)  # this script's own scratch folder
+        data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, heldout=[natural],
+                                 overwrite=True, **CONFIGS[config])  # this script's own scratch folder
         train, heldout = load_dataset_dir(data_dir)
         samples, natural_rows = len(train), [q for q in heldout if q.get("set") == "natural"]
-        options = EvalOptions(hallucination=False)
+        options = EvalOptions(unanswerable=DATA / args.kb / f"unanswerable_{args.lang}.jsonl")
         if not runs and args.base:  # the base model, once
             cfg = load_train_config(None, {"model": model, **sets})
             # held as training holds it (bf16 where bf16 is fast), as the demo does: the probe's before
@@ -152,7 +169,8 @@ def main() -> None:
 
 
 def write_table(out: Path, runs: list[dict], model: str, started: str, args) -> None:
-    columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "probe"]
+    columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "probe",
+               "unanswerable_declined_dev", "unanswerable_declined_test", "natural_declined"]
     lines = [f"# {args.kb} ({args.lang}, from {args.source}{f', first {args.limit} facts' if args.limit else ''}): "
              f"{model}", "", f"{started}, {cpu_name()}, seeds {args.seeds}; medians over seeds. Command: "
              f"`python bench/knowledge.py {' '.join(sys.argv[1:])}`", "",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import KnowtuneError
+from ..config.hardware import cache_root  # noqa: F401  (models.cache_root: where converted models live)
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,6 @@ def preset_recipe(model: str, method: str) -> dict[str, Any]:
     """The preset's measured settings for `method` ({} for a model directory or an unlisted method)."""
     preset = PRESETS.get(model)
     return dict(preset.recipes.get(method, {})) if preset else {}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("KNOWTUNE_CACHE", Path.home() / ".cache" / "knowtune"))
 
 
 def _package_dir(module: str, install: str) -> Path:
