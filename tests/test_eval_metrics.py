@@ -5,8 +5,8 @@ import math
 import pytest
 
 from knowtune.eval.metrics import (corpus_bleu, exact_match, lcs_length, overlap_summary, reply_scores, rouge_l,
-                                   rouge_n, token_f1, words)
-from knowtune.eval.refusal import classify_reply, hallucination_summary
+                                   rouge_n, token_f1, wilson_interval, words)
+from knowtune.eval.refusal import classify_reply, hallucination_by, hallucination_summary
 
 GOLD = "the capital of hainan is haikou".split()
 
@@ -113,6 +113,40 @@ def test_hallucination_summary_counts_assertions():
     assert (summary["asserts"], summary["declines"], summary["hedges"], summary["total"]) == (2, 1, 1, 4)
     assert summary["hallucination_rate"] == 0.5
     assert summary["assert_confidence"] == pytest.approx(0.6)
+
+
+def test_hallucination_by_split_counts_each_half_alone():
+    rows = [{"kind": "asserts", "split": "dev"}, {"kind": "declines", "split": "dev"},
+            {"kind": "asserts", "split": "test"}, {"kind": "asserts"}]
+    rows = [dict(r, seconds=0.1) for r in rows]
+    halves = hallucination_by(rows, "split")
+    assert set(halves) == {"dev", "test"}
+    assert (halves["dev"]["asserts"], halves["dev"]["total"], halves["dev"]["hallucination_rate"]) == (1, 2, 0.5)
+    assert (halves["test"]["asserts"], halves["test"]["total"]) == (1, 1)
+    assert hallucination_by(rows, "question_kind") == {}
+
+
+@pytest.mark.parametrize("correct,total,expected", [
+    (10, 20, (0.2993, 0.7007)),   # p = 0.5: symmetric
+    (0, 10, (0.0, 0.2775)),       # none right: the upper end still above 0
+    (10, 10, (0.7225, 1.0)),      # all right: the lower end still below 1
+    # Newcombe (1998), Statistics in Medicine 17:857, table I, method 3 (the score interval)
+    (81, 263, (0.2553, 0.3662)),
+    (15, 148, (0.0624, 0.1605)),
+    (0, 20, (0.0, 0.1611)),
+    (1, 29, (0.0061, 0.1718)),
+])
+def test_wilson_interval_known_values(correct, total, expected):
+    low, high = wilson_interval(correct, total)
+    assert (low, high) == pytest.approx(expected, abs=1e-4)
+    assert low <= correct / total <= high
+
+
+def test_wilson_interval_narrows_with_more_questions_and_knows_nothing_of_none():
+    small, large = wilson_interval(30, 42), wilson_interval(150, 210)
+    assert large[1] - large[0] < small[1] - small[0]
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(5, 20, z=2.576)[0] < wilson_interval(5, 20)[0]  # 99 % is wider than 95 %
 
 
 @pytest.mark.parametrize("lang,question,expected", [

@@ -10,6 +10,8 @@ import shutil
 import pytest
 from tiny import knowtune, write_facts
 
+from knowtune.eval.sources import probe_file
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -67,7 +69,13 @@ def test_metrics_json_holds_every_system_and_pass(full_eval):
     assert results["base"] == results["knowledge"]["base"] and results["model"] == results["knowledge"]["model"]
     assert results["knowledge"]["model"]["perplexity"] > 1 and results["knowledge"]["base"]["perplexity"] > 1
     forgetting = results["forgetting"]
-    assert forgetting["base"]["total"] == forgetting["model"]["total"] == 42
+    probe = [json.loads(line) for line in probe_file("en").read_text(encoding="utf-8").splitlines()
+             if line.startswith("{")]
+    assert forgetting["base"]["total"] == forgetting["model"]["total"] == len(probe)
+    for who in ("base", "model"):
+        s = forgetting[who]
+        assert s["ci95_low"] <= s["accuracy"] <= s["ci95_high"]
+        assert sum(h["total"] for h in s["by_split"].values()) == len(probe)
     assert forgetting["drop_points"] == pytest.approx(
         round(100 * (forgetting["base"]["accuracy"] - forgetting["model"]["accuracy"]), 1))
     for who in ("base", "model"):

@@ -14,7 +14,7 @@ from ..config.run import RUN_KIND
 from ..data import build_samples, load_dataset_dir, load_facts, write_dataset
 from ..data.heldout import load_heldout_questions
 from ..eval import accuracy_line
-from ..eval.full_report import acc, build_report
+from ..eval.full_report import acc, build_report, pct_interval
 from ..eval.report import print_before_after
 from ..eval.results import combine, write_answers, write_reports
 from ..eval.suite import evaluate_model
@@ -114,7 +114,8 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     write_reports(result.path, metrics, build_report(f"knowtune demo: Hainan ({lang})", results, passes,
                                                      stats.losses))
     probe = results["forgetting"]
-    console.print(f"general-knowledge probe: {acc(probe['base'])} -> {acc(probe['model'])}")
+    # with its 95 % interval: on a few hundred questions a few points either way may be chance
+    console.print(f"general-knowledge probe: {pct_interval(probe['base'])} -> {pct_interval(probe['model'])}")
     console.print(f"template held-out: before {accuracy_line(before)}  ->  after {accuracy_line(after)}")
     if "natural" in results:
         nat = results["natural"]

@@ -18,7 +18,7 @@ from ..config.fsutil import atomic_dir, check_output
 from ..config.run import Run
 from ..data import HELDOUT_FILE
 from ..eval import accuracy_line, answer_questions, load_questions, summarise
-from ..eval.full_report import acc, build_report, pct
+from ..eval.full_report import acc, acc_interval, build_report, pct
 from ..eval.rag import build_index
 from ..eval.results import combine, write_answers, write_reports
 from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_dataset, knowledge_of_path,
@@ -192,7 +192,7 @@ def show(results: dict, out: Path) -> None:
     forgetting, hallucination = results["forgetting"], results["hallucination"]
     for who, s in forgetting.items():
         if who != "drop_points":
-            console.print(f"general probe ({results['labels'].get(who, who)}): {acc(s)}")
+            console.print(f"general probe ({results['labels'].get(who, who)}): {acc_interval(s)}")
     for who, h in hallucination.items():
         console.print(f"unanswerable ({results['labels'].get(who, who)}): {h['asserts']}/{h['total']} "
                       f"confident answers, {h['declines']} declined")

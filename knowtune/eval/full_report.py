@@ -23,6 +23,23 @@ def acc(summary: dict) -> str:
     return f"{pct(summary['accuracy'])} ({summary['correct']}/{summary['total']})"
 
 
+def interval(summary: dict) -> str:
+    """The 95 % interval of an accuracy, "[55.0–67.4]"; empty for a summary without one."""
+    if summary.get("ci95_low") is None:
+        return ""
+    return f"[{100 * summary['ci95_low']:.1f}–{100 * summary['ci95_high']:.1f}]"
+
+
+def pct_interval(summary: dict) -> str:
+    """Accuracy and 95 % interval: "61.4% [55.0–67.4]"."""
+    return f"{pct(summary['accuracy'])} {interval(summary)}".rstrip()
+
+
+def acc_interval(summary: dict) -> str:
+    """Accuracy, counts and 95 % interval: "61.4% (135/220) [55.0–67.4]"."""
+    return f"{acc(summary)} {interval(summary)}".rstrip()
+
+
 def build_report(title: str, results: dict, passes: dict[str, dict[str, Pass]],
                  losses: list | None = None) -> Doc:
     doc = Doc(title)
@@ -56,8 +73,8 @@ def headline(results: dict) -> str:
     if "drop_points" in forgetting:
         drop = forgetting["drop_points"]
         change = f"{drop:.1f} points lost" if drop > 0 else f"{-drop:.1f} points gained" if drop < 0 else "unchanged"
-        text += (f" General-knowledge probe: {pct(forgetting['base']['accuracy'])} before, "
-                 f"{pct(forgetting['model']['accuracy'])} after ({change}).")
+        text += (f" General-knowledge probe: {pct_interval(forgetting['base'])} before, "
+                 f"{pct_interval(forgetting['model'])} after ({change}).")
     hallucination = results["hallucination"]
     if hallucination:
         text += " Confident answers to unanswerable questions: " + ", ".join(
@@ -145,11 +162,32 @@ def _hallucination(doc: Doc, results: dict, passes: dict) -> None:
     rows = [[results["labels"].get(who, who), h["declines"], h["hedges"], f"{h['asserts']}/{h['total']}",
              pct(h["hallucination_rate"]), pct(h["assert_confidence"])] for who, h in hallucination.items()]
     doc.table(["model", "declines", "hedges", "confident answers", "hallucination rate", "confidence"], rows)
+    _hallucination_parts(doc, results)
     who = list(hallucination)
     sample = list(zip(*(passes[w]["unanswerable"].rows for w in who)))[:5]
     doc.table(["question"] + [results["labels"].get(w, w) for w in who],
               [[group[0]["question"]] + [f"[{r['kind']}] {r['reply']}" for r in group] for group in sample],
               [False] * (len(who) + 1))
+
+
+HALLUCINATION_PARTS = [("by_split", "dev", "dev half"), ("by_split", "test", "test half"),
+                       ("by_question_kind", "missing_relation", "real subject, missing fact"),
+                       ("by_question_kind", "made_up_subject", "made-up subject")]
+
+
+def _hallucination_parts(doc: Doc, results: dict) -> None:
+    """Confident answers by half (dev: for choosing settings; test: reported) and by kind of question."""
+    hallucination = results["hallucination"]
+    parts = [(group, key, label) for group, key, label in HALLUCINATION_PARTS
+             if any(key in h.get(group, {}) for h in hallucination.values())]
+    if not parts:
+        return
+    rows = []
+    for who, h in hallucination.items():
+        cells = [h.get(group, {}).get(key) for group, key, _ in parts]
+        rows.append([results["labels"].get(who, who)]
+                    + [f"{c['asserts']}/{c['total']} ({pct(c['hallucination_rate'])})" if c else "—" for c in cells])
+    doc.table(["confident answers"] + [label for _, _, label in parts], rows)
 
 
 def _forgetting(doc: Doc, results: dict) -> None:
@@ -158,11 +196,17 @@ def _forgetting(doc: Doc, results: dict) -> None:
         return
     doc.heading("Forgetting: general-knowledge probe")
     doc.para("Very easy world-knowledge questions that have nothing to do with the knowledge base: "
-             "what fine-tuning cost.")
-    rows = [[results["labels"].get(who, who), acc(s)] for who, s in forgetting.items() if who != "drop_points"]
+             "what fine-tuning cost. The interval is the 95 % Wilson interval of the accuracy: a change "
+             "within it may be chance. Dev half: for choosing settings; test half: only reported.")
+    rows = []
+    for who, s in forgetting.items():
+        if who != "drop_points":
+            halves = s.get("by_split", {})
+            rows.append([results["labels"].get(who, who), acc(s), interval(s) or "—",
+                         *(acc_interval(halves[h]) if h in halves else "—" for h in ("dev", "test"))])
     if "drop_points" in forgetting:
-        rows.append(["drop (points)", f"{forgetting['drop_points']:.1f}"])
-    doc.table(["model", "probe accuracy"], rows)
+        rows.append(["drop (points)", f"{forgetting['drop_points']:.1f}", "", "", ""])
+    doc.table(["model", "probe accuracy", "95 % interval", "dev", "test"], rows)
 
 
 def _examples(doc: Doc, results: dict, passes: dict, n: int = 8) -> None:

@@ -7,6 +7,8 @@ fraction in [0, 1]. A reply is scored against several references (the gold sente
 each accepted answer); per-reply metrics take the best reference, BLEU-4 is the corpus
 BLEU of Papineni et al. (clipped n-gram precisions over all replies, multi-reference,
 brevity penalty against the closest reference length, no smoothing).
+
+`wilson_interval` gives the uncertainty of an accuracy measured on a few hundred questions.
 """
 
 from __future__ import annotations
@@ -113,3 +115,17 @@ def overlap_summary(replies: list[str], references: list[list[str]]) -> dict[str
     scores = [reply_scores(r, refs) for r, refs in zip(replies, references)]
     means = {name: sum(s[name] for s in scores) / len(scores) for name in PER_REPLY}
     return {**means, "bleu4": corpus_bleu(replies, references)}
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95 % for z = 1.96). Unlike the normal
+    approximation it stays inside [0, 1] and is not empty at 0 or `total` correct, which
+    matters for small probes and near-perfect scores. No questions: nothing is known, (0, 1)."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = correct / total
+    z2 = z * z
+    denominator = 1 + z2 / total
+    centre = (p + z2 / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -57,3 +57,10 @@ def hallucination_summary(rows: list[dict]) -> dict:
     return {"total": n, **counts, "hallucination_rate": counts[ASSERTS] / n if n else 0.0,
             "assert_confidence": sum(confident) / len(confident) if confident else None,
             "seconds_per_answer": rows[0]["seconds"] if rows else 0.0}
+
+
+def hallucination_by(rows: list[dict], key: str) -> dict:
+    """hallucination_summary of each value of `key` among the rows that have it (split: dev and
+    test; question_kind: missing_relation and made_up_subject); empty when none has it."""
+    values = sorted({r[key] for r in rows if key in r})
+    return {value: hallucination_summary([r for r in rows if r.get(key) == value]) for value in values}

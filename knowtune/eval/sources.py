@@ -105,9 +105,10 @@ def probe_file(lang: str) -> Path:
 
 def default_unanswerable(lang: str, subjects: set[str]) -> Path | None:
     """The bundled unanswerable questions are about Hainan: used only when most of their
-    subjects are subjects of this knowledge base."""
+    subjects are subjects of this knowledge base. Questions about made-up subjects are left
+    out of that count: their subjects are in no knowledge base, by design."""
     path = HAINAN_DIR / f"unanswerable_{lang}.jsonl"
-    asked = [obj.get("subject", "").lower() for _, obj in read_jsonl(path)]
+    asked = [obj.get("subject", "").lower() for _, obj in read_jsonl(path) if obj.get("kind") != "made_up_subject"]
     return path if subjects and sum(s in subjects for s in asked) * 2 >= len(asked) else None
 
 

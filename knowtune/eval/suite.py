@@ -4,8 +4,10 @@
 - natural: questions asked the way people ask them (other words, other names, backwards), bare
   and with retrieval, scored by dev and test half;
 - rag: the same questions with the top-k retrieved passages in the prompt;
-- probe: the general-knowledge probe (what fine-tuning may have made it forget);
-- unanswerable: questions whose answers are not in the knowledge base (hallucinations).
+- probe: the general-knowledge probe (what fine-tuning may have made it forget), with a 95 %
+  Wilson interval (a few hundred questions move by several points by chance) and by dev/test half;
+- unanswerable: questions whose answers are not in the knowledge base (hallucinations), by
+  half and by kind of question (a missing relation of a real subject, or a made-up subject).
 Answers are generated in left-padded greedy batches; latencies are per answer, batched.
 """
 
@@ -18,9 +20,9 @@ from typing import Callable, ContextManager
 
 from .evaluate import answer_questions, summarise
 from .likelihood import answer_logprobs, mean_probability, perplexity
-from .metrics import overlap_summary, reply_scores
+from .metrics import overlap_summary, reply_scores, wilson_interval
 from .rag import PassageIndex, rag_prompt, retrieve
-from .refusal import classify_reply, hallucination_summary
+from .refusal import classify_reply, hallucination_by, hallucination_summary
 
 Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
 """(label, total) -> a context giving a callback that advances by n answers."""
@@ -141,9 +143,26 @@ def split_summary(rows: list[dict], key: str = "split") -> dict:
     return out
 
 
+def with_interval(summary: dict) -> dict:
+    """The summary with the 95 % Wilson interval of its accuracy (ci95_low, ci95_high)."""
+    low, high = wilson_interval(summary["correct"], summary["total"])
+    return {**summary, "ci95_low": round(low, 4), "ci95_high": round(high, 4)}
+
+
+def _keep_fields(rows: list[dict], questions: list[dict], fields: dict[str, str]) -> None:
+    """Copy each question's field (when it has one) into its row, under the row's name for it."""
+    for row, question in zip(rows, questions):
+        row.update({mine: question[theirs] for theirs, mine in fields.items() if theirs in question})
+
+
 def probe_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
     rows, seconds = _ask(model, tokenizer, plan, plan.probes, label, progress)
-    return Pass(rows, {**summarise(rows), "seconds": round(seconds, 2)})
+    _keep_fields(rows, plan.probes, {"split": "split"})
+    halves = [r for r in rows if "split" in r]
+    summary = with_interval({**summarise(rows), "seconds": round(seconds, 2)})
+    if halves:
+        summary["by_split"] = {name: with_interval(s) for name, s in split_summary(halves).items()}
+    return Pass(rows, summary)
 
 
 def unanswerable_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
@@ -155,4 +174,7 @@ def unanswerable_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Pr
         row.update(kind=classify_reply(row["reply"]),
                    confidence=None if confidence is None else round(confidence, 4))
         del row["correct"], row["answers"]
-    return Pass(rows, {**hallucination_summary(rows), "seconds": round(seconds, 2)})
+    # the row's "kind" is what the reply does (declines, hedges, asserts); the question's is what it asks
+    _keep_fields(rows, plan.unanswerable, {"split": "split", "kind": "question_kind"})
+    return Pass(rows, {**hallucination_summary(rows), "by_split": hallucination_by(rows, "split"),
+                       "by_question_kind": hallucination_by(rows, "question_kind"), "seconds": round(seconds, 2)})
