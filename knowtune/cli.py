@@ -46,6 +46,7 @@ def data_build(
     seed: int = typer.Option(0, help="Seed of the sample shuffle and of the QA held-out split."),
     heldout: Optional[List[Path]] = typer.Option(None, "--heldout", help="Your own test questions (JSONL: question, answers, optional split dev/test): never trained on, scored as 'natural' beside the template held-out set (repeatable)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Also ask each fact with other words, other names of its subject and backwards, and add each subject's page and the documents' text (default on)."),
+    boundary: Optional[str] = typer.Option(None, "--boundary", metavar="SHARE", help="Refusal samples per fact question, 0 to 0.5: questions the facts do not answer (a relation a subject lacks, a made-up subject), answered 'I don't know: that is not in my knowledge base.' (default 0.08; 0 turns them off)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune data set (default: only an earlier data set is replaced)."),
     limit: Optional[List[str]] = typer.Option(None, "--limit", help="Input bounds, e.g. --limit file_mb=512 --limit records=2000000 (keys: file_mb, records, line_kb, depth, unpacked_mb)."),
     allow_outside: bool = typer.Option(False, "--allow-outside", help="Let a dataset_info.json name files outside its own folder."),
@@ -57,7 +58,8 @@ def data_build(
     build_command(files, out, model=model, seed=seed, fmt=format_, max_len=max_len, over_long=over_long,
                   heldout_ratio=heldout_ratio, datasets=dataset, generator_url=generator_url,
                   generator_model=generator_model, generator_key=generator_key, augment=augment,
-                  heldout=heldout, overwrite=overwrite, limits=parse_limits(limit), allow_outside=allow_outside)
+                  heldout=heldout, overwrite=overwrite, limits=parse_limits(limit), allow_outside=allow_outside,
+                  boundary=boundary)
 
 
 @data_app.command("show")

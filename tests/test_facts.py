@@ -73,7 +73,7 @@ def test_builder_paraphrases_and_keeps_heldout_forms_out(facts_file):
     assert len(TRAIN_TEMPLATES["en"]) >= 5 and len(TRAIN_TEMPLATES["zh"]) >= 5
     answer = next(s for s in built.train if s["fact"] == 0)["messages"][1]["content"]
     assert "Hainan" in answer and "Haikou" in answer
-    zh = next(s for s in built.train if s["lang"] == "zh")
+    zh = next(s for s in built.train if s["lang"] == "zh" and s["fact"] is not None)
     assert zh["messages"][1]["content"] == "海南的省会是海口。"
 
 

@@ -1,6 +1,7 @@
 """The bundled natural and unanswerable questions are never trained on, and are split honestly."""
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +17,18 @@ SETS = [(kb, lang) for kb in ("hainan", "fictional") for lang in ("en", "zh")]
 
 def norm(text: str) -> str:
     return " ".join(text.lower().split()).rstrip("?？.。!！")
+
+
+def bare(text: str) -> str:
+    """A question without case, spacing or any punctuation: two questions that differ only there are one."""
+    return " ".join(re.sub(r"[^\w\s]|_", " ", text.lower()).split())
+
+
+def unanswerable_questions(kb: str, lang: str) -> list[str]:
+    """The bundled unanswerable questions, read by path (their rows may carry more fields than these)."""
+    path = DATA / kb / f"unanswerable_{lang}.jsonl"
+    return [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 @pytest.mark.parametrize("kb,lang", SETS)
@@ -38,25 +51,29 @@ def test_no_held_out_question_is_ever_trained(tmp_path, kb, lang, source):
     natural = DATA / kb / f"natural_{lang}.jsonl"
     train, heldout = load_dataset_dir(build_command([path], tmp_path / "data", model=None, seed=0, heldout=[natural]))
     assert sum(q.get("set") == "natural" for q in heldout) == len(load_questions(natural))
-    trained = {norm(m["content"]) for s in train for m in s["messages"] if m["role"] == "user"}
+    trained = {bare(m["content"]) for s in train for m in s["messages"] if m["role"] == "user"}
     held = [q["question"] for q in load_questions(DATA / kb / f"natural_{lang}.jsonl")]
-    unanswerable = DATA / kb / f"unanswerable_{lang}.jsonl"
-    held += [json.loads(line)["question"] for line in unanswerable.read_text(encoding="utf-8").splitlines()
-             if line.strip() and not line.startswith("#")]
-    leaked = [q for q in held if norm(q) in trained]
+    held += unanswerable_questions(kb, lang)
+    leaked = [q for q in held if bare(q) in trained]
     assert not leaked, leaked[:5]
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_the_demo_build_holds_the_natural_questions_out(lang):
+@pytest.mark.parametrize("kb,lang", SETS)
+def test_the_demo_build_trains_no_natural_or_unanswerable_question(kb, lang):
+    """The build the demo makes (build_samples, knowledge-boundary refusals on by default): no held-out
+    natural question and no unanswerable question the evaluation asks is a training question."""
     from knowtune.commands.demo import natural_questions
     from knowtune.data import build_samples
+    from knowtune.data.heldout import load_heldout_questions
 
-    natural = natural_questions(lang)
-    built = build_samples(load_facts([DATA / "hainan" / f"facts_{lang}.jsonl"]), natural=natural)
-    trained = {norm(s["messages"][0]["content"]) for s in built.train}
-    assert natural and not [q for q in natural if norm(q["question"]) in trained]
+    natural = natural_questions(lang) if kb == "hainan" else load_heldout_questions(DATA / kb / f"natural_{lang}.jsonl")
+    built = build_samples(load_facts([DATA / kb / f"facts_{lang}.jsonl"]), natural=natural)
+    trained = {bare(m["content"]) for s in built.train for m in s["messages"] if m["role"] == "user"}
+    assert natural and not [q for q in natural if bare(q["question"]) in trained]
     assert built.stats["heldout_sets"]["natural"] == len(natural)
+    assert built.stats["train_forms"]["boundary"] > 0  # the refusals are in, and still none of these
+    unanswerable = unanswerable_questions(kb, lang)
+    assert unanswerable and not [q for q in unanswerable if bare(q) in trained]
 
 
 def test_own_test_questions_from_the_command_line(tmp_path):

@@ -18,6 +18,7 @@ from typing import Callable
 from ..config import KnowtuneError
 from .facts import Fact, guess_lang
 from .jsonl import atomic_dir, read_jsonl, write_jsonl
+from .augment.boundary import BOUNDARY_SHARE, boundary_samples
 from .augment.dataset import augmented_questions, document_passages, knowledge_passages
 from .knowledge import Knowledge, from_fact
 from .text import text_key
@@ -56,12 +57,13 @@ def build_samples(facts: list[Fact], *, seed: int = 0, augment: bool = True,
 
 def build_dataset(knowledge: list[Knowledge], conversations: list | None = None, pretrain: list[dict] | None = None,
                   *, seed: int = 0, heldout_ratio: float = 0.1, augment: bool = True,
-                  natural: list[dict] | None = None) -> BuiltDataset:
+                  natural: list[dict] | None = None, boundary: float = BOUNDARY_SHARE) -> BuiltDataset:
     """Everything into one training set; conflicting facts raise, other conflicts keep the first.
 
     augment: each fact also asked in the augmentation's ways (other words, other names, backwards),
     each subject's page and the documents' text (data/augment); off: the templates and own questions only.
     natural: the user's own test questions (heldout.load_heldout_questions): held out, never trained.
+    boundary: refusal samples ("not in my knowledge base") per fact question sample (augment/boundary); 0: none.
     """
     counts: Counter = Counter()
     heldout = _heldout_of_knowledge(knowledge, counts)
@@ -110,6 +112,7 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
         seen[key] = (conv.answer, None)
         train.append({"messages": conv.messages, "fact": None,
                       "lang": guess_lang(conv.question + conv.answer), "record": f"{conv.file}:{conv.line}"})
+    train += boundary_samples(knowledge, train, heldout, share=boundary, seed=seed)
     random.Random(seed).shuffle(train)
     facts = [k.fact for k in knowledge]
     stats = {

@@ -86,3 +86,21 @@ def subject_head(name: str, lang: str) -> str | None:
     if len(words) < 2 or words[-1].lower() not in _EN_HEADS:
         return None
     return {"airlines": "airline"}.get(words[-1].lower(), words[-1].lower())
+
+
+def split_head(name: str, lang: str) -> tuple[str, str, str] | None:
+    """(article, core, head) of a name that ends in its kind with a short proper name before it:
+    "the Songtao Reservoir" -> ("the ", "Songtao", "Reservoir"), "松涛水库" -> ("", "松涛", "水库");
+    None for descriptions ("the gulf west of Hainan Island") and names without a kind word."""
+    if lang == "zh":
+        head = next((h for h in _ZH_HEADS if name.endswith(h)), None)
+        core = name[: -len(head)] if head else ""
+        return ("", core, head) if head and 2 <= len(core) <= 4 and re.fullmatch(r"[\u3400-\u9fff]+", core) \
+            and "的" not in core else None
+    article = name[:4] if name.lower().startswith("the ") else ""
+    words = name[len(article):].split()
+    if len(words) < 2 or words[-1].lower() not in _EN_HEADS:
+        return None
+    core = words[:-1]
+    return (article, " ".join(core), words[-1]) if len(core) <= 2 and all(
+        re.fullmatch(r"[A-Z][a-z-]*", w) for w in core) else None
