@@ -368,14 +368,31 @@ def main(argv: list[str] | None = None) -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as err:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
+        usage, abort = _click_errors()
+        if isinstance(err, usage):  # one line, as for every other bad input
+            ctx = getattr(err, "ctx", None)
+            hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+            print(f"error: {err.format_message().rstrip('.')}{hint}", file=sys.stderr)
             sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
+        if isinstance(err, abort):
             sys.exit(130)
         raise
+
+
+def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Usage errors and aborts of click and of the copy of click that newer typer bundles
+    (typer._click), which raises its own classes: a wrong option is a usage line either way."""
+    import click
+
+    usage, abort = [click.ClickException], [click.exceptions.Abort]
+    try:
+        from typer import _click as bundled
+    except ImportError:
+        pass
+    else:
+        usage.append(bundled.exceptions.ClickException)
+        abort.append(getattr(typer, "Abort", click.exceptions.Abort))
+    return tuple(usage), tuple(abort)
 
 
 if __name__ == "__main__":

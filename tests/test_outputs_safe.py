@@ -145,3 +145,13 @@ def test_export_and_eval_refuse_a_users_folder_before_loading(tmp_path, capsys, 
     code, err = run_cli(capsys, *args, "--out", out)
     assert refused(code, err, str(out), "--overwrite")
     assert os.listdir(out) == ["notes.md"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["data", "build", "--nosuch", "x"], "--nosuch"),
+    (["nosuchcommand"], "nosuchcommand"),
+    (["train", "--epochs", "abc", "x"], "--epochs"),
+])
+def test_a_wrong_option_or_command_is_one_line_and_exit_2(capsys, args, needle):
+    code, err = run_cli(capsys, *args)
+    assert refused(code, err, needle, "--help"), err
