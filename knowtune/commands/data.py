@@ -11,6 +11,7 @@ from rich.table import Table
 from ..config import DEFAULT_MODEL, KnowtuneError
 from ..config.fsutil import check_output
 from ..data import STATS_FILE, write_dataset
+from ..data.augment.retrieval import DEFAULT_SHARE, check_share
 from ..data.build import HELDOUT_FILE, PRETRAIN_FILE, TRAIN_FILE, build_dataset
 from ..data.formats import load_inputs
 from ..data.heldout import load_heldout_questions
@@ -38,7 +39,9 @@ def build_command(files: list[Path], out: Path, *, model: str | None, seed: int,
                   datasets: list[str] | None = None, generator_url: str | None = None,
                   generator_model: str | None = None, generator_key: str | None = None,
                   augment: bool = True, heldout: list[Path] | None = None, overwrite: bool = False,
-                  limits: InputLimits | None = None, allow_outside: bool = False) -> Path:
+                  limits: InputLimits | None = None, allow_outside: bool = False,
+                  retrieval: float | str | None = None) -> Path:
+    share = DEFAULT_SHARE if retrieval is None else check_share(retrieval)
     if max_len is not None and max_len <= 0:
         raise KnowtuneError(f"must be > 0, got {max_len}", field="--max-len")
     if over_long not in ("drop", "truncate"):
@@ -56,7 +59,7 @@ def build_command(files: list[Path], out: Path, *, model: str | None, seed: int,
     knowledge = [from_fact(f, i) for i, f in enumerate(inputs.facts)] + prose.knowledge
     natural = [q for path in heldout or [] for q in load_heldout_questions(path)]
     built = build_dataset(knowledge, inputs.conversations, prose.pretrain + inputs.texts, seed=seed,
-                          heldout_ratio=heldout_ratio, augment=augment, natural=natural)
+                          heldout_ratio=heldout_ratio, augment=augment, natural=natural, retrieval=share)
     if not built.train:
         raise KnowtuneError("no training sample could be made from the input "
                             f"({prose.sentences} sentences, none in a form the question rules read)",
