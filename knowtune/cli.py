@@ -16,6 +16,8 @@ from .config import KnowtuneError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Teach a small language model your knowledge base by fine-tuning, and prove it learned.")
+RETRIEVAL_HELP = ("Share of the fact questions (0 to 1) also trained with retrieved passages in the prompt, "
+                  "as RAG asks them: the right passage among distractors, or distractors only (default 0).")
 data_app = typer.Typer(no_args_is_help=True, help="Build and preview training sets.")
 app.add_typer(data_app, name="data")
 
@@ -47,6 +49,7 @@ def data_build(
     heldout: Optional[List[Path]] = typer.Option(None, "--heldout", help="Your own test questions (JSONL: question, answers, optional split dev/test): never trained on, scored as 'natural' beside the template held-out set (repeatable)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Also ask each fact with other words, other names of its subject and backwards, and add each subject's page and the documents' text (default on)."),
     boundary: Optional[str] = typer.Option(None, "--boundary", metavar="SHARE", help="Refusal samples per fact question, 0 to 0.5: questions the facts do not answer (a relation a subject lacks, a made-up subject), answered 'I don't know: that is not in my knowledge base.' (default 0.08; 0 turns them off)."),
+    retrieval: Optional[str] = typer.Option(None, "--retrieval", metavar="SHARE", help=RETRIEVAL_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune data set (default: only an earlier data set is replaced)."),
     limit: Optional[List[str]] = typer.Option(None, "--limit", help="Input bounds, e.g. --limit file_mb=512 --limit records=2000000 (keys: file_mb, records, line_kb, depth, unpacked_mb)."),
     allow_outside: bool = typer.Option(False, "--allow-outside", help="Let a dataset_info.json name files outside its own folder."),
@@ -59,7 +62,8 @@ def data_build(
                   heldout_ratio=heldout_ratio, datasets=dataset, generator_url=generator_url,
                   generator_model=generator_model, generator_key=generator_key, augment=augment,
                   heldout=heldout, overwrite=overwrite, limits=parse_limits(limit), allow_outside=allow_outside,
-                  boundary=boundary)
+                  boundary=boundary,
+                  retrieval=retrieval)
 
 
 @data_app.command("show")
@@ -220,12 +224,14 @@ def demo(
     out: Optional[Path] = typer.Option(None, help="Run directory (default runs/demo-LANG)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model's blocks, or not (default auto, see `knowtune train --help`)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key, e.g. --set epochs=3."),
+    retrieval: Optional[str] = typer.Option(None, "--retrieval", metavar="SHARE", help=RETRIEVAL_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT and data/hainan-LANG even when they are not an earlier demo's."),
 ):
     """The whole job on the bundled Hainan encyclopedia: build, score before, fine-tune, score after."""
     from .commands.demo import demo_command
 
-    demo_command(lang, model, method, out, _overrides(set_, compile=compile_), overwrite=overwrite)
+    demo_command(lang, model, method, out, _overrides(set_, compile=compile_), overwrite=overwrite,
+                 retrieval=retrieval)
 
 
 @app.command()

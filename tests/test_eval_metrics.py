@@ -160,7 +160,7 @@ def test_wilson_interval_narrows_with_more_questions_and_knows_nothing_of_none()
 def test_bm25_finds_the_fact_of_a_paraphrased_question(lang, question, expected):
     from knowtune.data import load_facts
     from knowtune.data.questions import answer_sentence
-    from knowtune.eval.rag import build_index, rag_prompt, retrieve
+    from knowtune.data.retrieval import build_index, rag_prompt, retrieve
     from knowtune.eval.sources import HAINAN_DIR
 
     facts = load_facts([HAINAN_DIR / f"facts_{lang}.jsonl"])
@@ -175,7 +175,7 @@ def test_bm25_finds_the_fact_of_a_paraphrased_question(lang, question, expected)
 
 def test_retrieval_with_fewer_passages_than_k_and_an_empty_kb():
     from knowtune.config import KnowtuneError
-    from knowtune.eval.rag import build_index, retrieve
+    from knowtune.data.retrieval import build_index, retrieve
 
     index = build_index(["The capital of Hainan is Haikou.", "The capital of Hainan is Haikou.", "Sanya is south."])
     assert len(index.passages) == 2  # duplicates dropped

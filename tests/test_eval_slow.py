@@ -5,7 +5,7 @@ import pytest
 from knowtune.config import TrainConfig
 from knowtune.data import build_samples, load_facts
 from knowtune.data.questions import answer_sentence
-from knowtune.eval.rag import build_index
+from knowtune.data.retrieval import build_index
 from knowtune.eval.sources import HAINAN_DIR
 from knowtune.eval.suite import EvalPlan, evaluate_model
 

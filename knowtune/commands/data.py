@@ -11,7 +11,8 @@ from rich.table import Table
 from ..config import DEFAULT_MODEL, KnowtuneError
 from ..config.fsutil import check_output
 from ..data import STATS_FILE, write_dataset
-from ..data.augment.boundary import BOUNDARY_SHARE, check_share
+from ..data.augment.boundary import BOUNDARY_SHARE, check_share as check_boundary
+from ..data.augment.retrieval import DEFAULT_SHARE, check_share
 from ..data.build import HELDOUT_FILE, PRETRAIN_FILE, TRAIN_FILE, build_dataset
 from ..data.formats import load_inputs
 from ..data.heldout import load_heldout_questions
@@ -40,8 +41,9 @@ def build_command(files: list[Path], out: Path, *, model: str | None, seed: int,
                   generator_model: str | None = None, generator_key: str | None = None,
                   augment: bool = True, heldout: list[Path] | None = None, overwrite: bool = False,
                   limits: InputLimits | None = None, allow_outside: bool = False,
-                  boundary: float | str | None = None) -> Path:
-    boundary = check_share(BOUNDARY_SHARE if boundary is None else boundary)
+                  boundary: float | str | None = None, retrieval: float | str | None = None) -> Path:
+    boundary = check_boundary(BOUNDARY_SHARE if boundary is None else boundary)
+    share = DEFAULT_SHARE if retrieval is None else check_share(retrieval)
     if max_len is not None and max_len <= 0:
         raise KnowtuneError(f"must be > 0, got {max_len}", field="--max-len")
     if over_long not in ("drop", "truncate"):
@@ -59,7 +61,8 @@ def build_command(files: list[Path], out: Path, *, model: str | None, seed: int,
     knowledge = [from_fact(f, i) for i, f in enumerate(inputs.facts)] + prose.knowledge
     natural = [q for path in heldout or [] for q in load_heldout_questions(path)]
     built = build_dataset(knowledge, inputs.conversations, prose.pretrain + inputs.texts, seed=seed,
-                          heldout_ratio=heldout_ratio, augment=augment, natural=natural, boundary=boundary)
+                          heldout_ratio=heldout_ratio, augment=augment, natural=natural, boundary=boundary,
+                          retrieval=share)
     if not built.train:
         raise KnowtuneError("no training sample could be made from the input "
                             f"({prose.sentences} sentences, none in a form the question rules read)",

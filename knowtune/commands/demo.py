@@ -12,6 +12,7 @@ from ..config import DEFAULT_MODEL, MULTILINGUAL_MODEL, KnowtuneError, load_trai
 from ..config.fsutil import check_output, write_marker
 from ..config.run import RUN_KIND
 from ..data import build_samples, load_dataset_dir, load_facts, write_dataset
+from ..data.augment.retrieval import DEFAULT_SHARE, check_share
 from ..data.heldout import load_heldout_questions
 from ..eval import accuracy_line
 from ..eval.full_report import acc, build_report, pct_interval
@@ -42,10 +43,11 @@ def natural_questions(lang: str) -> list[dict]:
 
 
 def demo_command(lang: str, model: str | None, method: str, out: Path | None, overrides: dict,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, retrieval: float | str | None = None) -> dict:
     start = time.perf_counter()
     timings: dict[str, float] = {}
     facts_file = kb_facts(lang)
+    share = DEFAULT_SHARE if retrieval is None else check_share(retrieval)
     model = model or (DEFAULT_MODEL if lang == "en" else MULTILINGUAL_MODEL)
     out = out or Path("runs") / f"demo-{lang}"
     data_out = Path("data") / f"hainan-{lang}"
@@ -58,8 +60,8 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
 
     console.rule(f"[bold]1/5 building the training set[/bold] from {facts_file.name}")
     tic = time.perf_counter()
-    data_dir = write_dataset(build_samples(load_facts([facts_file]), natural=natural_questions(lang)),
-                             data_out, sources=[str(facts_file)], overwrite=overwrite)
+    data_dir = write_dataset(build_samples(load_facts([facts_file]), natural=natural_questions(lang),
+                                           retrieval=share), data_out, sources=[str(facts_file)], overwrite=overwrite)
     samples, heldout = load_dataset_dir(data_dir)
     from json import loads
 

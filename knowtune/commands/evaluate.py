@@ -17,9 +17,9 @@ from ..config import KnowtuneError, TrainConfig
 from ..config.fsutil import atomic_dir, check_output
 from ..config.run import Run
 from ..data import HELDOUT_FILE
+from ..data.retrieval import TOP_K, build_index
 from ..eval import accuracy_line, answer_questions, load_questions, summarise
 from ..eval.full_report import acc, acc_interval, build_report, pct
-from ..eval.rag import build_index
 from ..eval.results import combine, write_answers, write_reports
 from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_dataset, knowledge_of_path,
                             knowledge_of_run, load_unanswerable, main_lang, probe_file)
@@ -34,7 +34,7 @@ class EvalOptions:
     questions: Path | None = None
     base: bool = True
     rag: bool = True
-    top_k: int = 3
+    top_k: int = TOP_K
     probes: bool = True
     hallucination: bool = True
     unanswerable: Path | None = None

@@ -20,6 +20,7 @@ from .facts import Fact, guess_lang
 from .jsonl import atomic_dir, read_jsonl, write_jsonl
 from .augment.boundary import BOUNDARY_SHARE, boundary_samples
 from .augment.dataset import augmented_questions, document_passages, knowledge_passages
+from .augment.retrieval import DEFAULT_SHARE, with_retrieval
 from .knowledge import Knowledge, from_fact
 from .text import text_key
 
@@ -46,10 +47,10 @@ def _loose(text: str) -> str:
 
 
 def build_samples(facts: list[Fact], *, seed: int = 0, augment: bool = True,
-                  natural: list[dict] | None = None) -> BuiltDataset:
+                  natural: list[dict] | None = None, retrieval: float = DEFAULT_SHARE) -> BuiltDataset:
     """Each fact asked in every training form; one held-out form per fact is kept apart."""
     built = build_dataset([from_fact(f, i) for i, f in enumerate(facts)], seed=seed, augment=augment,
-                          natural=natural)
+                          natural=natural, retrieval=retrieval)
     built.stats = {key: built.stats[key] for key in ("facts", "train_samples", "train_forms", "heldout_questions",
                                                      "heldout_sets", "languages", "categories")}
     return built
@@ -57,13 +58,16 @@ def build_samples(facts: list[Fact], *, seed: int = 0, augment: bool = True,
 
 def build_dataset(knowledge: list[Knowledge], conversations: list | None = None, pretrain: list[dict] | None = None,
                   *, seed: int = 0, heldout_ratio: float = 0.1, augment: bool = True,
-                  natural: list[dict] | None = None, boundary: float = BOUNDARY_SHARE) -> BuiltDataset:
+                  natural: list[dict] | None = None, boundary: float = BOUNDARY_SHARE,
+                  retrieval: float = DEFAULT_SHARE) -> BuiltDataset:
     """Everything into one training set; conflicting facts raise, other conflicts keep the first.
 
     augment: each fact also asked in the augmentation's ways (other words, other names, backwards),
     each subject's page and the documents' text (data/augment); off: the templates and own questions only.
     natural: the user's own test questions (heldout.load_heldout_questions): held out, never trained.
     boundary: refusal samples ("not in my knowledge base") per fact question sample (augment/boundary); 0: none.
+    retrieval: the share of fact questions also trained with retrieved passages in the prompt
+    (augment/retrieval.py).
     """
     counts: Counter = Counter()
     heldout = _heldout_of_knowledge(knowledge, counts)
@@ -115,6 +119,7 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
     train += boundary_samples(knowledge, train, heldout, share=boundary, seed=seed)
     random.Random(seed).shuffle(train)
     facts = [k.fact for k in knowledge]
+    train = with_retrieval(train, facts, share=retrieval, seed=seed)
     stats = {
         "facts": len(facts),
         "train_samples": len(train),

@@ -1,9 +1,10 @@
-"""Text helpers shared by the data and evaluation code: what marks Chinese, and when two
-spellings are one phrase."""
+"""Text helpers shared by the data and evaluation code: what marks Chinese, when two
+spellings are one phrase, and the folding that answer matching and retrieval share."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 """A CJK unified ideograph (the basic block and extension A): Chinese text has them, English none."""
@@ -24,3 +25,12 @@ def unique_texts(items: list[str]) -> list[str]:
             seen.add(key)
             out.append(item)
     return out
+
+
+def fold(text: str) -> str:
+    """Case, Unicode width, punctuation, thousands separators and spacing folded away: how answers
+    are matched (eval) and how words are compared in retrieval (data.retrieval)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"(?<=\d)[,，](?=\d{3})", "", text)  # 1,867 -> 1867
+    chars = [" " if unicodedata.category(c)[0] in "PSZC" else c for c in text]
+    return " ".join("".join(chars).split())

@@ -10,9 +10,10 @@ may appear anywhere (Chinese has no spaces).
 from __future__ import annotations
 
 import re
-import unicodedata
 
-from ..data.text import CJK
+from ..data.text import CJK, fold
+
+__all__ = ["contains_answer", "fold"]
 
 _PLURAL = "(?:s|es)?"
 """An English plural ending: "hot spring" is in "hot springs". Only after a word of four letters or
@@ -22,13 +23,6 @@ more: "1990" is no answer in "1990s", nor "Li" in "lies"."""
 def _ends_in_word(target: str) -> bool:
     return bool(re.search(r"(?<![^\W\d_])[^\W\d_]{4,}$", target))
 _IDEOGRAPHIC = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-
-
-def fold(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = re.sub(r"(?<=\d)[,，](?=\d{3})", "", text)  # 1,867 -> 1867
-    chars = [" " if unicodedata.category(c)[0] in "PSZC" else c for c in text]
-    return " ".join("".join(chars).split())
 
 
 def _spaced_ideographs(text: str) -> str:

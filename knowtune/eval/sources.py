@@ -1,9 +1,9 @@
 """What an evaluation reads besides the model: the knowledge base and the extra question sets.
 
 The knowledge base gives two things:
-- passages for retrieval: one per piece of knowledge, the very sentence the model was
-  taught to answer with (a fact's answer sentence, a prose document's source sentence),
-  plus "question answer" for the training records of a QA set;
+- passages for retrieval (data.retrieval.dataset_passages, the same that retrieval-aware
+  training retrieves from): one per piece of knowledge, the very sentence the model was
+  taught to answer with, plus "question answer" for the training records of a QA set;
 - the gold answer of each held-out question, for overlap metrics and perplexity: that
   taught sentence when the question comes from the knowledge base, else (a held-out QA
   record) its first accepted answer.
@@ -20,9 +20,9 @@ from pathlib import Path
 from ..config import KnowtuneError
 from ..config.run import Run
 from ..data import KNOWLEDGE_FILE, TRAIN_FILE, load_facts
-from ..data.facts import parse_fact
+from ..data.facts import Fact, parse_fact
 from ..data.jsonl import read_jsonl
-from ..data.questions import answer_sentence
+from ..data.retrieval import dataset_passages
 
 PROBES_DIR = Path(__file__).resolve().parent / "probes"
 HAINAN_DIR = Path(__file__).resolve().parent.parent / "data" / "hainan"
@@ -41,37 +41,18 @@ class KnowledgeBase:
             else question["answers"][0]
 
 
-def _from_train(train_file: Path, kb: KnowledgeBase) -> None:
-    for _, sample in read_jsonl(train_file, comments=False):
-        messages = sample.get("messages") or []
-        if len(messages) < 2:
-            continue
-        index, reply = sample.get("fact"), messages[-1]["content"]
-        if sample.get("form") not in (None, "template", "own"):
-            continue  # augmented: other words for facts already taught (or pages of them), not new passages
-        if isinstance(index, int):
-            kb.taught.setdefault(index, reply)
-        else:
-            kb.passages.append(f"{messages[-2]['content']} {reply}")
-
-
-def _from_knowledge(knowledge_file: Path, kb: KnowledgeBase) -> None:
-    for index, (line, obj) in enumerate(read_jsonl(knowledge_file, comments=False)):
-        fact = parse_fact(obj, file=str(knowledge_file), line=line)
-        kb.subjects.add(fact.subject.lower())
-        kb.taught.setdefault(index, answer_sentence(fact))
+def _facts(knowledge_file: Path) -> list[Fact]:
+    return [parse_fact(obj, file=str(knowledge_file), line=line)
+            for line, obj in read_jsonl(knowledge_file, comments=False)]
 
 
 def knowledge_of_dataset(data_dir: Path, knowledge_file: Path | None = None) -> KnowledgeBase:
     """A built dataset directory (its knowledge file may live elsewhere, as in a run)."""
-    kb = KnowledgeBase()
-    if (data_dir / TRAIN_FILE).is_file():
-        _from_train(data_dir / TRAIN_FILE, kb)
-    knowledge_file = knowledge_file or data_dir / KNOWLEDGE_FILE
-    if knowledge_file.is_file():
-        _from_knowledge(knowledge_file, kb)
-    kb.passages = [kb.taught[i] for i in sorted(kb.taught)] + kb.passages
-    return kb
+    train_file, knowledge_file = data_dir / TRAIN_FILE, knowledge_file or data_dir / KNOWLEDGE_FILE
+    samples = (obj for _, obj in read_jsonl(train_file, comments=False)) if train_file.is_file() else ()
+    facts = _facts(knowledge_file) if knowledge_file.is_file() else []
+    taught, passages = dataset_passages(samples, facts)
+    return KnowledgeBase(passages=passages, taught=taught, subjects={f.subject.lower() for f in facts})
 
 
 def knowledge_of_run(run_dir: Path) -> KnowledgeBase:
@@ -89,8 +70,7 @@ def knowledge_of_path(path: Path) -> KnowledgeBase:
                                 field="--kb")
         return knowledge_of_dataset(path)
     facts = load_facts([Path(p) for p in str(path).split(",")])
-    return KnowledgeBase(passages=[answer_sentence(f) for f in facts],
-                         subjects={f.subject.lower() for f in facts})
+    return KnowledgeBase(passages=dataset_passages([], facts)[1], subjects={f.subject.lower() for f in facts})
 
 
 def main_lang(questions: list[dict]) -> str:

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager
 
+from ..data.retrieval import TOP_K, PassageIndex, rag_prompt, retrieve
 from .evaluate import answer_questions, summarise
 from .likelihood import answer_logprobs, mean_probability, perplexity
 from .metrics import overlap_summary, reply_scores, wilson_interval
-from .rag import PassageIndex, rag_prompt, retrieve
 from .refusal import classify_reply, hallucination_by, hallucination_summary
 
 Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
@@ -36,7 +36,7 @@ class EvalPlan:
     system: str = ""
     """The run's system prompt: every question to the run's model and to its base uses it."""
     index: PassageIndex | None = None
-    top_k: int = 3
+    top_k: int = TOP_K
     natural: list[dict] = field(default_factory=list)
     """Natural questions (other words, names and directions than training's), each with a "split": dev or test."""
     natural_rag: bool = True
