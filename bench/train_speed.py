@@ -9,7 +9,8 @@ effective batch and seed:
       decoder blocks of LoRA runs on a CPU: the timed seconds include each process's
       re-trace from the cache; a short untimed warm-up run before the first B of a model
       compiles into the cache, and its seconds are reported: the first run's extra cost);
-  Be  the same with compile off (eager): what the compile adds.
+  Be  the same with compile off (eager): what the compile adds;
+  B16 B in bf16 whatever the machine (B's `precision: auto` picks bf16 only where its GEMM is faster).
 Every configuration trains on exactly the same samples for whole epochs, so the real
 (non-pad) token count is the same; tokens/s = real tokens / training wall time.
 
@@ -155,9 +156,11 @@ def run_knowtune(args, compile: bool | str = "auto") -> dict:
     from knowtune.train import load_for_training, run_training
 
     cfg = TrainConfig(model=args.model, epochs=args.epochs, learning_rate=LR, batch_size=BATCH, seed=args.seed,
-                      # the same LoRA as A0/A1: plain AdamW on A and B (knowtune's LoRA+ default off), no replay
-                      params=dict(LORA, loraplus_lr_ratio=0.0), threads=args.threads,
-                      system_prompt=args.system_prompt, compile=compile)
+                      # the same LoRA as A0/A1: plain AdamW on A and B (knowtune's LoRA+ default off), no replay,
+                      # and exactly the epochs asked (the default min_steps would raise 50 steps to 120)
+                      params=dict(LORA, loraplus_lr_ratio=0.0), threads=args.threads, min_steps=0,
+                      system_prompt=args.system_prompt, compile=compile,
+                      precision="bf16" if args.worker.startswith("B16") else "auto")
     loaded, method, params = load_for_training(cfg)
     samples, heldout = samples_for(args.lang, args.limit)
     start = time.perf_counter()
@@ -341,7 +344,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         if args.worker.startswith("B"):
-            result = run_knowtune(args, compile={"B": "auto", "Be": False, "Bwarm": True}[args.worker])
+            result = run_knowtune(args, compile={"B": "auto", "B16": "auto", "Be": False, "Bwarm": True,
+                                                   "B16warm": True}[args.worker])
         else:
             result = run_trainer(args, tuned=args.worker == "A1")
         print(json.dumps(result))
@@ -360,9 +364,9 @@ def main() -> None:
                     continue  # the eager loop learns what B does: one seed shows its speed
                 print(f"running {name} (seed {seed}) on {model}/{lang} ...", flush=True)
                 warmup = None
-                if name == "B" and seed == 0:  # compile into the cache, untimed: the first run's extra cost
+                if name in ("B", "B16") and seed == 0:  # compile into the cache, untimed: the first run's extra cost
                     warmup = time.perf_counter()
-                    run_config("Bwarm", args, limit=2 * BATCH)
+                    run_config(f"{name}warm", args, limit=2 * BATCH)
                     warmup = time.perf_counter() - warmup
                 runs.append(dict(run_config(name, args, seed=seed), warmup_seconds=warmup))
                 print(json.dumps(runs[-1]), flush=True)
