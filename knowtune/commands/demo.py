@@ -69,7 +69,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     timings["build"] = time.perf_counter() - tic
 
     console.rule(f"[bold]2/5 asking the base model[/bold] {cfg.model} the {len(heldout)} held-out questions "
-                 "(bare and with retrieved passages) and the general-knowledge probe")
+                 "(bare and with retrieved passages), the general-knowledge probe and unanswerable questions")
     plan = demo_plan(heldout, data_dir, cfg.system_prompt)
     tic = time.perf_counter()
     extra = method_obj.load_kwargs(method_obj.parse_params(cfg.params)) if method_obj.load_kwargs else {}
@@ -118,6 +118,11 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
     probe = results["forgetting"]
     # with its 95 % interval: on a few hundred questions a few points either way may be chance
     console.print(f"general-knowledge probe: {pct_interval(probe['base'])} -> {pct_interval(probe['model'])}")
+    made_up = results["hallucination"]
+    if made_up:  # declined or hedged is right: these answers are not in the knowledge base
+        console.print("unanswerable questions answered with an invention: "
+                      + " -> ".join(f"{made_up[w]['asserts']}/{made_up[w]['total']}" for w in ("base", "model")
+                                    if w in made_up))
     console.print(f"template held-out: before {accuracy_line(before)}  ->  after {accuracy_line(after)}")
     if "natural" in results:
         nat = results["natural"]
@@ -125,5 +130,5 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
         console.print(f"natural questions: before {acc(nat['base'])}  ->  after {acc(nat['model'])} ({halves})")
     console.print(f"wall time {timings['total']:.0f} s; report: {result.path / 'report.html'}")
     console.print(f"chat with it: knowtune chat --run {result.path}; "
-                  f"fine-tuned + RAG and hallucinations: knowtune eval --run {result.path}")
+                  f"fine-tuned + RAG and perplexity: knowtune eval --run {result.path}")
     return metrics

@@ -85,9 +85,9 @@ def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, opti
 
 
 def demo_plan(heldout: list[dict], data_dir: Path, system: str) -> EvalPlan:
-    """The demo's plan: held-out questions with retrieval and the general probe (what fits its time
-    budget); perplexity and hallucinations are left to `knowtune eval`."""
-    plan = make_plan(heldout, knowledge_of_dataset(data_dir), system, EvalOptions(hallucination=False))
+    """The demo's plan: held-out questions with retrieval, the general probe and the unanswerable
+    questions (what it makes up); perplexity is left to `knowtune eval` (time budget)."""
+    plan = make_plan(heldout, knowledge_of_dataset(data_dir), system, EvalOptions())
     plan.perplexity = False
     plan.natural_rag = False
     return plan
