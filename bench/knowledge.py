@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from knowtune.commands.data import build_command  # noqa: E402
 from knowtune.commands.evaluate import EvalOptions, make_plan  # noqa: E402
+from knowtune.config.hardware import cpu_name  # noqa: E402
 from knowtune.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, load_train_config, parse_override  # noqa: E402
 from knowtune.data import load_dataset_dir  # noqa: E402
 from knowtune.data.jsonl import read_jsonl, write_jsonl  # noqa: E402
@@ -47,13 +47,6 @@ from knowtune.train.run import base_dtype  # noqa: E402
 DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
 CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.0}, "retrieval": {"retrieval": 0.3}}
 """Each configuration's `knowtune data build` options (the rest: defaults)."""
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def limited_facts(path: Path, limit: int | None, out: Path) -> tuple[Path, set]:

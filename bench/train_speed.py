@@ -226,13 +226,9 @@ def run_config(name: str, args, *, limit: int | None = None, seed: int = 0) -> d
 def machine() -> str:
     import torch
 
-    from knowtune.config.hardware import cpu_flags
+    from knowtune.config.hardware import cpu_flags, cpu_name
 
-    cpu = "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     flags = sorted({"avx512_bf16", "amx_bf16", "avx512f"} & cpu_flags())
     gpu = f"GPU {torch.cuda.get_device_name(0)} (training and the GEMM peak run on it); " if on_gpu() else ""
     return (f"{gpu}{cpu}, {os.cpu_count()} logical CPUs, flags {', '.join(flags) or 'none'}; "

@@ -7,6 +7,7 @@ field as the user wrote it (a YAML key with its line, or a command-line flag).""
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -99,6 +100,19 @@ def coerce_value(tp: Any, value: Any) -> Any:
             return str(value)
         raise ValueError(f"must be a string, got {value!r}")
     raise ValueError(f"unsupported type {tp!r}")
+
+
+def share_in_range(value: Any, *, most: float, field: str, meaning: str = "") -> float:
+    """A share from 0 to `most`, given as a number or its text (the command line), else the one-line
+    error naming `field`; booleans, NaN and infinities are refused."""
+    try:
+        number = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not 0 <= number <= most:  # NaN fails too
+        note = f" ({meaning})" if meaning else ""
+        raise KnowtuneError(f"must be a number from 0 to {most:g}{note}, got {value!r}", field=field)
+    return number
 
 
 def from_dict(cls: type, data: dict, *, file: str | None = None,

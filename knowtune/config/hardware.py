@@ -18,16 +18,26 @@ def cache_root() -> Path:
     return Path(os.environ.get("KNOWTUNE_CACHE", Path.home() / ".cache" / "knowtune"))
 
 
-@functools.lru_cache(maxsize=None)
-def cpu_flags() -> frozenset[str]:
+def _cpuinfo(key: str) -> str | None:
+    """The first value of `key` in /proc/cpuinfo (Linux), else None."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.split(":", 1)[0].strip() == key:
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return frozenset()
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_flags() -> frozenset[str]:
+    return frozenset((_cpuinfo("flags") or "").split())
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as benchmarks report it (the platform where Linux does not say)."""
+    return _cpuinfo("model name") or sys.platform
 
 
 BF16_MIN_SPEEDUP = 1.3
@@ -57,7 +67,7 @@ def bf16_speedup() -> float:
 
     import torch
 
-    key = f"{_cpu_name()}|{torch.__version__}|{torch.get_num_threads()}"
+    key = f"{cpu_name()}|{torch.__version__}|{torch.get_num_threads()}"
     path = cache_root() / _PROBE_FILE
     try:
         known = json.loads(path.read_text())
@@ -93,17 +103,6 @@ def _measured_speedup(repeats: int = 7) -> float:
             torch.mm(a, b)
             best[dtype] = min(best[dtype], time.perf_counter() - tic)
     return best[torch.float32] / best[torch.bfloat16]
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return sys.platform
 
 
 def resolve_precision(precision: str) -> str:

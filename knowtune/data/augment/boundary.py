@@ -21,14 +21,13 @@ for a seed.
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from dataclasses import replace
 from functools import lru_cache
 from typing import Iterator
 
-from ...config import KnowtuneError
+from ...config.coerce import share_in_range
 from ..facts import Fact
 from ..questions import training_questions
 from ..text import CJK, text_key, unique_texts
@@ -61,14 +60,7 @@ _NAME_RELATIONS = {"name", "full name", "proper name", "名称", "名字", "全�
 
 def check_share(value) -> float:
     """The share as a number in [0, MAX_SHARE], or a one-line error naming the option."""
-    try:
-        share = float(value)
-    except (TypeError, ValueError):
-        share = math.nan
-    if isinstance(value, bool) or not math.isfinite(share) or not 0 <= share <= MAX_SHARE:
-        raise KnowtuneError(f"must be a number from 0 to {MAX_SHARE} (refusal samples per fact question), "
-                            f"got {value!r}", field="--boundary")
-    return share
+    return share_in_range(value, most=MAX_SHARE, field="--boundary", meaning="refusal samples per fact question")
 
 
 def boundary_samples(knowledge: list, train: list[dict], heldout: list[dict], *, share: float,

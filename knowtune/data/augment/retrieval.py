@@ -15,10 +15,9 @@ Held-out questions are never trained, so they never get a twin.
 
 from __future__ import annotations
 
-import math
 import random
 
-from ...config import KnowtuneError
+from ...config.coerce import share_in_range
 from ..facts import Fact
 from ..retrieval import TOP_K, PassageIndex, build_index, dataset_passages, rag_prompt, retrieve
 
@@ -32,13 +31,7 @@ FIELD = "--retrieval"
 
 def check_share(value: object) -> float:
     """A share from 0 to 1, given as a number or as its text (the command line); else the one-line error."""
-    try:
-        share = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        share = math.nan
-    if not 0 <= share <= 1:  # NaN fails too
-        raise KnowtuneError(f"must be a number from 0 to 1, got {value!r}", field=FIELD)
-    return share
+    return share_in_range(value, most=1, field=FIELD)
 
 
 def with_retrieval(train: list[dict], facts: list[Fact], *, share: float, seed: int = 0,
