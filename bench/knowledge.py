@@ -45,8 +45,9 @@ from knowtune.train import train_run  # noqa: E402
 from knowtune.train.run import base_dtype  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
-CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.0}, "retrieval": {"retrieval": 0.3}}
-"""Each configuration's `knowtune data build` options (the rest: defaults)."""
+CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.0}, "retrieval": {"retrieval": 0.3},
+           "replay400": {"train": {"replay": 400}}, "replay800": {"train": {"replay": 800}}}
+"""Each configuration's `knowtune data build` options, and under "train" its training settings (the rest: defaults)."""
 
 
 def limited_facts(path: Path, limit: int | None, out: Path) -> tuple[Path, set]:
@@ -72,6 +73,8 @@ def summary_of(passes: dict) -> dict:
                 out[f"{name}_{split}"] = s["accuracy"]
     if "probe" in passes:
         out["probe"] = passes["probe"].summary["accuracy"]
+        for split, s in passes["probe"].summary.get("by_split", {}).items():
+            out[f"probe_{split}"] = s["accuracy"]
     if "unanswerable" in passes:
         for split in ("dev", "test"):
             rows = [r for r in passes["unanswerable"].rows if r.get("split", "test") == split]
@@ -126,7 +129,7 @@ def main() -> None:
     runs, started = [], time.strftime("%Y-%m-%d %H:%M")
     for config in args.configs.split(","):
         data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, heldout=[natural],
-                                 overwrite=True, **CONFIGS[config])  # this script's own scratch folder
+                                 overwrite=True, **{k: v for k, v in CONFIGS[config].items() if k != "train"})  # this script's own scratch folder
         train, heldout = load_dataset_dir(data_dir)
         samples, natural_rows = len(train), [q for q in heldout if q.get("set") == "natural"]
         options = EvalOptions(unanswerable=DATA / args.kb / f"unanswerable_{args.lang}.jsonl")
@@ -140,7 +143,7 @@ def main() -> None:
                                                                                       plan, "base"))})
             del base
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            cfg = load_train_config(None, {"model": model, "seed": seed, **sets})
+            cfg = load_train_config(None, {"model": model, "seed": seed, **sets, **CONFIGS[config].get("train", {})})
             tic = time.perf_counter()
             result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True, overwrite=True)
             seconds = time.perf_counter() - tic
@@ -162,7 +165,7 @@ def main() -> None:
 
 
 def write_table(out: Path, runs: list[dict], model: str, started: str, args) -> None:
-    columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "probe",
+    columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "probe_dev", "probe_test",
                "unanswerable_declined_dev", "unanswerable_declined_test", "natural_declined"]
     lines = [f"# {args.kb} ({args.lang}, from {args.source}{f', first {args.limit} facts' if args.limit else ''}): "
              f"{model}", "", f"{started}, {cpu_name()}, seeds {args.seeds}; medians over seeds. Command: "

@@ -120,3 +120,28 @@ def test_usable_reply_drops_echoes_invented_turns_and_loops():
     assert usable_reply("新西兰的首都是哪里？", "1. 1. 1. 1. 1.") == ""
     listed = "1. Apples.\n2. Pears.\n3. Plums."
     assert usable_reply("Name three fruits.", listed) == listed
+
+
+def test_replay_plan_goes_round_the_prompts_when_asked_for_more_than_are_bundled():
+    prompts = replay_prompts("en")
+    plan = replay_plan(["en"], 2 * len(prompts) + 7)
+    assert len(plan) == 2 * len(prompts) + 7
+    assert [p for _, p in plan] == prompts + prompts + prompts[:7]
+
+
+def test_replay_samples_ask_each_prompt_once_however_often_it_recurs(tmp_path, monkeypatch, tiny_qwen):
+    from knowtune.models import load_model
+
+    monkeypatch.setenv("KNOWTUNE_CACHE", str(tmp_path / "cache"))
+    asked = []
+
+    def fake_generate(model, tokenizer, prompts, **kwargs):
+        asked.extend(prompts)
+        return [f"Answer {i}." for i in range(len(prompts))]
+
+    monkeypatch.setattr(replay_mod, "generate_batch", fake_generate)
+    loaded = load_model(str(tiny_qwen))
+    n = len(replay_prompts("en"))
+    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], n + 3, system="S", bf16=False)
+    assert len(asked) == n and len(samples) == n + 3
+    assert samples[n:] == samples[:3]  # the recurring prompts carry the same answer

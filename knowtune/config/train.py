@@ -26,7 +26,7 @@ class TrainConfig:
     system_prompt: str = "You are a helpful assistant."
     """System message put before every question in training and at inference on the run (chat, eval, API); empty for the chat template's own default."""
     replay: int = 100
-    """General-knowledge prompts (bundled, in the knowledge's languages) answered by the base model before training and mixed into the training set, so the model keeps what it knew (self-distillation replay); 0 disables."""
+    """General-knowledge samples: bundled prompts (200 per language, in the knowledge's languages; a larger number goes round them again) answered by the base model before training and mixed into the training set, so the model keeps what it knew (self-distillation replay); 0 disables."""
     epochs: float | None = None
     """Passes over the training set; empty: as many as give each fact `exposures` training samples."""
     exposures: float | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import cycle, islice
 from pathlib import Path
 
 from .jsonl import read_jsonl
@@ -27,13 +28,18 @@ def replay_prompts(lang: str) -> list[str]:
 
 
 def replay_plan(langs: list[str], total: int) -> list[tuple[str, str]]:
-    """(lang, prompt) pairs: `total` prompts shared out by the knowledge's language mix."""
+    """(lang, prompt) pairs: `total` prompts shared out by the knowledge's language mix.
+
+    A share larger than a language's bundled prompts goes round them again: a large knowledge base
+    needs more replay samples than there are prompts to keep its general answers in proportion.
+    """
     counts = Counter(lang if lang in REPLAY_LANGS else "en" for lang in langs) or Counter({"en": 1})
     plan: list[tuple[str, str]] = []
     n_all = sum(counts.values())
     for lang, n in counts.most_common():
-        share = round(total * n / n_all)
-        plan += [(lang, prompt) for prompt in replay_prompts(lang)[:share]]
+        share, prompts = round(total * n / n_all), replay_prompts(lang)
+        if prompts:
+            plan += [(lang, prompt) for prompt in islice(cycle(prompts), share)]
     return plan
 
 

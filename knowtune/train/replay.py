@@ -43,32 +43,39 @@ def replay_samples(model, tokenizer, langs: list[str], count: int, *, system: st
     plan = replay_plan(langs, count)
     if not plan:
         return []
+    unique = list(dict.fromkeys(plan))  # a plan longer than the bundled prompts repeats them: ask each once
+    replies = dict(zip(unique, _cached_replies(model, tokenizer, unique, system, bf16, progress)))
+    samples = []
+    for lang_prompt in plan:
+        kept = usable_reply(lang_prompt[1], replies[lang_prompt], system)
+        if kept:
+            samples.append(replay_sample(lang_prompt[1], kept))
+    return samples
+
+
+def _cached_replies(model, tokenizer, plan: list[tuple[str, str]], system: str, bf16: bool,
+                    progress) -> list[str]:
+    """The model's replies to the plan's prompts, from the cache when this model answered them before."""
     prompts = [prompt for _, prompt in plan]
     cache = _cache_path(model_identity(model), prompts, system, bf16)
     if cache.is_file():
-        replies = json.loads(cache.read_text(encoding="utf-8"))
-    else:
-        was_training = model.training
-        model.eval()
-        replies = _answer(model, tokenizer, [[] for _ in plan], prompts, system, bf16, progress)
-        # a base model echoes or invents turns: ask those again after three answered questions
-        again = [i for i, (prompt, reply) in enumerate(zip(prompts, replies)) if not usable_reply(prompt, reply, system)]
-        if again:
-            retried = _answer(model, tokenizer, [demonstration_turns(plan[i][0]) for i in again],
-                              [prompts[i] for i in again], system, bf16, None)
-            for i, reply in zip(again, retried):
-                replies[i] = reply_before_next_turn(reply)
-        model.train(was_training)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(replies, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, cache)
-    samples = []
-    for prompt, reply in zip(prompts, replies):
-        kept = usable_reply(prompt, reply, system)
-        if kept:
-            samples.append(replay_sample(prompt, kept))
-    return samples
+        return json.loads(cache.read_text(encoding="utf-8"))
+    was_training = model.training
+    model.eval()
+    replies = _answer(model, tokenizer, [[] for _ in plan], prompts, system, bf16, progress)
+    # a base model echoes or invents turns: ask those again after three answered questions
+    again = [i for i, (prompt, reply) in enumerate(zip(prompts, replies)) if not usable_reply(prompt, reply, system)]
+    if again:
+        retried = _answer(model, tokenizer, [demonstration_turns(plan[i][0]) for i in again],
+                          [prompts[i] for i in again], system, bf16, None)
+        for i, reply in zip(again, retried):
+            replies[i] = reply_before_next_turn(reply)
+    model.train(was_training)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(replies, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, cache)
+    return replies
 
 
 def _answer(model, tokenizer, earlier: list[list[dict]], prompts: list[str], system: str, bf16: bool,

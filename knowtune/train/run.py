@@ -26,6 +26,7 @@ from .hardware import make_accelerator
 from .loop import TrainStats, train_model
 from .plots import plot_loss
 from .recipe import resolve_recipe
+from ..data.replay import replay_plan
 from .replay import replay_samples
 from .tracking import check_trackers, open_tracking
 
@@ -103,7 +104,8 @@ def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], *, qui
 
     langs = [q.get("lang", "en") for q in heldout]
     with Progress(console=console, transient=True, disable=quiet) as progress:
-        task = progress.add_task("replay: the base model answers general prompts", total=cfg.replay)
+        asked = len(set(replay_plan(langs, cfg.replay)))  # each bundled prompt once, however often it recurs
+        task = progress.add_task("replay: the base model answers general prompts", total=asked)
         samples = replay_samples(base.model, base.tokenizer, langs, cfg.replay, system=cfg.system_prompt,
                                  bf16=resolve_precision(cfg.precision) == "bf16",
                                  progress=lambda n: progress.advance(task, n))
