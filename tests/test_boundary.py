@@ -10,7 +10,9 @@ import pytest
 
 from knowtune.config import KnowtuneError
 from knowtune.data import Fact, build_samples, load_facts
-from knowtune.data.augment.boundary import BOUNDARY_SHARE, MADE_UP, MISSING, REFUSALS, KnownNames, check_share
+from knowtune.data.augment.boundary import (BOUNDARY_SHARE, MADE_UP, MISSING, OUTSIDE, REFUSALS, KnownNames,
+                                            check_share)
+from knowtune.data.augment.outside import OUTSIDE_RELATIONS
 from knowtune.data.augment.names import name_key
 from knowtune.data.build import build_dataset
 from knowtune.data.knowledge import from_fact
@@ -74,7 +76,7 @@ def test_missing_relations_ask_only_absent_pairs_and_made_up_subjects_are_not_re
     built = build(facts, share=0.5)
     samples = boundary(built)
     kinds = {s["boundary"] for s in samples}
-    assert kinds == {MISSING, MADE_UP}, kinds
+    assert kinds == {MISSING, MADE_UP, OUTSIDE}, kinds
     real = {name_key(n) for f in facts for n in [f.subject, *f.subject_aliases, f.answer, *f.aliases]}
     for s in samples:
         question = s["messages"][0]["content"]
@@ -83,6 +85,8 @@ def test_missing_relations_ask_only_absent_pairs_and_made_up_subjects_are_not_re
         assert s["lang"] == ("zh" if re.search(r"[\u4e00-\u9fff]", question) else "en")
         if s["boundary"] == MISSING:
             assert name_key(s["subject"]) in real and not answered_pair(facts, s["subject"], s["relation"]), s
+        elif s["boundary"] == OUTSIDE:  # a real subject, a relation no fact has
+            assert name_key(s["subject"]) in real and s["relation"] not in {f.relation for f in facts}, s
         else:
             assert name_key(s["subject"]) not in real, s
     # the pairs the facts answer through another name are never asked
@@ -185,11 +189,15 @@ def test_bundled_hainan_boundary_asks_no_answered_pair(lang):
     fact_questions = sum(isinstance(s["fact"], int) for s in built.train)
     assert abs(len(samples) - BOUNDARY_SHARE * fact_questions) <= 1
     real = {name_key(n) for f in facts for n in [f.subject, *f.subject_aliases, f.answer, *f.aliases]}
+    held = {f.relation for f in facts}
     for s in samples:
         if s["boundary"] == MISSING:
             assert not answered_pair(facts, s["subject"], s["relation"]), s
+        elif s["boundary"] == OUTSIDE:
+            assert name_key(s["subject"]) in real and s["relation"] not in held, s
         else:
             assert name_key(s["subject"]) not in real, s
+    assert {s["boundary"] for s in samples} == {MISSING, MADE_UP, OUTSIDE}
 
 
 def test_cli_boundary_option(tmp_path):
@@ -206,3 +214,27 @@ def test_cli_boundary_option(tmp_path):
     stats = json.loads((tmp_path / "data" / "stats.json").read_text(encoding="utf-8"))
     fact_questions = sum(v for k, v in stats["train_forms"].items() if k not in ("boundary", "passage"))
     assert abs(stats["train_forms"]["boundary"] - 0.3 * fact_questions) <= 1
+
+
+@pytest.mark.parametrize("facts", [EN, ZH], ids=["en", "zh"])
+def test_outside_relations_are_a_third_and_asked_in_the_subjects_kind(facts):
+    person = Fact("Hai Rui", "birthplace", "Qiongshan", category="history", lang=facts[0].lang)
+    samples = boundary(build(facts + [person], share=0.5))
+    outside = [s for s in samples if s["boundary"] == OUTSIDE]
+    assert abs(len(outside) - len(samples) / 3) <= 1
+    lists = OUTSIDE_RELATIONS[facts[0].lang]
+    for s in outside:
+        kind = "person" if s["subject"] == "Hai Rui" else "other"
+        assert s["relation"] in dict(lists[kind]), s  # no blood type of a river, no opening hours of a man
+
+
+def test_an_outside_relation_the_facts_hold_is_never_asked():
+    """Held under its own name, as a word of a held relation or holding one ("motto" <-> "club motto")."""
+    facts = EN + [Fact("Sanya", "club motto", "Onward", category="places"),
+                  Fact("Sanya", "website", "www.sanya.gov.cn", category="places"),
+                  Fact("Wenchang", "annual budget of the county", "¥1 billion", category="places")]
+    asked = {s["relation"] for s in boundary(build(facts, share=0.5)) if s["boundary"] == OUTSIDE}
+    assert asked and not asked & {"motto", "website", "annual budget"}
+    zh = ZH + [Fact("三亚", "官方网站地址", "www.sanya.gov.cn", lang="zh", category="places")]
+    asked = {s["relation"] for s in boundary(build(zh, share=0.5)) if s["boundary"] == OUTSIDE}
+    assert asked and "官方网站" not in asked

@@ -10,7 +10,9 @@ refusal from an answer is whether the knowledge holds the (subject, relation):
 - missing relation: a relation other subjects have (preferably subjects of the same category or
   kind), asked of a real subject that has no such fact: "What is the height of Haikou?";
 - made-up subject: a name like the real ones that the knowledge base does not hold ("North
-  Wenchang", "the Songtao River", "北文昌"), asked a relation the real one has.
+  Wenchang", "the Songtao River", "北文昌"), asked a relation the real one has;
+- outside relation: what users ask of almost anything and no fact states for any subject ("What
+  is the website of Haikou?"; augment.outside).
 
 Over-refusal is the risk to guard: a refusal must never be trained on a question that is
 answered anywhere (a training or held-out question), nor on a (subject, relation) the facts
@@ -33,6 +35,7 @@ from ..questions import training_questions
 from ..text import CJK, text_key, unique_texts
 from . import forward_questions, relation_rule
 from .kinds import answer_kind
+from .outside import outside_pairs, outside_relations
 from .names import name_key, short_forms, split_head, subject_head
 
 BOUNDARY_SHARE = 0.08
@@ -44,7 +47,7 @@ REFUSALS = {"en": "I don't know: that is not in my knowledge base.",
 """One fixed reply per language: a model learns one refusal better than many, and evaluation's
 refusal classifier (eval.refusal) must read it as declining."""
 FORM = "boundary"
-MISSING, MADE_UP = "missing-relation", "made-up-subject"
+MISSING, MADE_UP, OUTSIDE = "missing-relation", "made-up-subject", "outside-relation"
 
 # names made up around a real place name: "North Wenchang", "Wenchang Bay", "北文昌", "文昌湾"
 _EN_PREFIXES = ("North", "South", "East", "West", "New", "Upper", "Lower")
@@ -65,8 +68,8 @@ def check_share(value) -> float:
 
 def boundary_samples(knowledge: list, train: list[dict], heldout: list[dict], *, share: float,
                      seed: int) -> list[dict]:
-    """Refusal samples, `share` of the fact question samples of `train` in each language, half
-    missing relations and half made-up subjects (either fills in where the other runs short)."""
+    """Refusal samples, `share` of the fact question samples of `train` in each language, a third
+    of each kind (missing relations fill in where the others run short)."""
     share = check_share(share)
     facts = [item.fact for item in knowledge if item.askable]
     if not share or not facts:
@@ -79,11 +82,14 @@ def boundary_samples(knowledge: list, train: list[dict], heldout: list[dict], *,
     for lang in dict.fromkeys(f.lang for f in facts):
         want = round(share * sum(isinstance(s.get("fact"), int) and s["lang"] == lang for s in train))
         of_lang = [f for f in facts if f.lang == lang]
-        missing = _take(_missing(of_lang, answered, rng), want - want // 2, answered, taken)
-        made_up = _take(_made_up(of_lang, rng), want - len(missing), answered, taken)
-        missing += _take(_missing(of_lang, answered, rng), want - len(missing) - len(made_up), answered, taken)
+        outside = _take(_outside(of_lang, answered, rng), want // 3, answered, taken)
+        missing = _take(_missing(of_lang, answered, rng), (want - len(outside) + 1) // 2, answered, taken)
+        made_up = _take(_made_up(of_lang, rng), want - len(outside) - len(missing), answered, taken)
+        rest = want - len(outside) - len(missing) - len(made_up)
+        missing += _take(_missing(of_lang, answered, rng), rest, answered, taken)
         out += [_sample(q, lang, MISSING, fact) for q, fact in missing]
         out += [_sample(q, lang, MADE_UP, fact) for q, fact in made_up]
+        out += [_sample(q, lang, OUTSIDE, fact) for q, fact in outside]
     return out
 
 
@@ -212,6 +218,17 @@ def _relation(fact: Fact) -> str:
 def _asked(donor: Fact, subject: str) -> Fact:
     """`donor`'s relation asked of `subject` (the donor's answer stays: its kind picks the question word)."""
     return replace(donor, subject=subject, aliases=[], questions=[], subject_aliases=[], heldout_questions=[])
+
+
+# --- outside relations ---------------------------------------------------------------------------
+
+def _outside(facts: list[Fact], answered: set[str], rng: random.Random) -> Iterator[tuple[list[str], Fact]]:
+    """(phrasings, asked fact) of relations no fact holds, asked of the real subjects."""
+    relations = outside_relations(facts, _rule)
+    for _, asked in outside_pairs([f for f in facts if _relation(f) not in _NAME_RELATIONS], relations, rng):
+        questions = _phrasings(asked, rng)
+        if not any(_bare(q) in answered for q in questions):
+            yield questions, asked
 
 
 # --- made-up subjects ----------------------------------------------------------------------------
