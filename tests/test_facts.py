@@ -96,3 +96,11 @@ def test_cli_bad_facts_exit_2_one_line_nothing_written(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {path}:2: field 'answer': missing required field"
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_the_language_is_the_one_most_of_the_text_is_in():
+    from knowtune.data.facts import guess_lang
+
+    assert guess_lang("Which province is abbreviated as Qiong (琼)?") == "en"
+    assert guess_lang("海南省的简称是什么？") == "zh" and guess_lang("海南的iPhone卖多少钱？") == "zh"
+    assert guess_lang("What is the capital of Hainan?") == "en" and guess_lang("") == "en"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,8 +50,13 @@ _REQUIRED = ("subject", "relation", "answer")
 _OPTIONAL_LISTS = ("aliases", "questions", "subject_aliases", "heldout_questions")
 
 
+LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
 def guess_lang(text: str) -> str:
-    return "zh" if CJK.search(text) else "en"
+    """zh when Chinese characters are at least as many as Latin words: an English question that
+    quotes a character ("abbreviated as Qiong (琼)?") stays English, "海南的iPhone" is Chinese."""
+    return "zh" if len(CJK.findall(text)) >= max(1, len(LATIN_WORD.findall(text))) else "en"
 
 
 def parse_fact(obj: dict, *, file: str, line: int) -> Fact:
