@@ -22,6 +22,7 @@ Writes OUT/runs.json (every run) and OUT/results.md (medians); choose recipes on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -40,6 +41,7 @@ from knowtune.eval.refusal import ASSERTS, DECLINES, classify_reply  # noqa: E40
 from knowtune.eval.sources import knowledge_of_dataset  # noqa: E402
 from knowtune.eval.suite import evaluate_model  # noqa: E402
 from knowtune.models import load_model  # noqa: E402
+from knowtune.models.answer_cache import model_identity  # noqa: E402
 from knowtune.methods import get_method  # noqa: E402
 from knowtune.train import train_run  # noqa: E402
 from knowtune.train.run import base_dtype  # noqa: E402
@@ -139,6 +141,7 @@ def main() -> None:
             # and after then differ by the training, not by the precision
             base = load_model(cfg.model, dtype=base_dtype(cfg, get_method(cfg.method)))
             plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
+            plan = dataclasses.replace(plan, cache_as=model_identity(base.model))
             runs.append({"config": "base", "seed": None, **summary_of(evaluate_model(base.model, base.tokenizer,
                                                                                       plan, "base"))})
             del base

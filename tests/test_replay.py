@@ -67,8 +67,9 @@ def test_replay_samples_are_the_models_answers_trimmed_and_cached(tmp_path, monk
     assert again == samples and calls == [10, 5]  # the second time comes from the cache
     replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="other", bf16=False)
     assert calls == [10, 5, 10, 5]  # another system prompt is another cache entry
-    cached = list((tmp_path / "cache" / "replay").glob("*.json"))
-    assert len(cached) == 2 and len(json.loads(cached[0].read_text())) == 10
+    cached = list((tmp_path / "cache" / "answers").glob("*.json"))
+    # one file per model and settings, an entry per rendered prompt: 10 asked and 5 asked again, per system
+    assert len(cached) == 1 and len(json.loads(cached[0].read_text())) == 30
 
 
 def test_train_run_mixes_the_replay_answers_in_and_keeps_them(tmp_path, monkeypatch, tiny_qwen, facts_file):

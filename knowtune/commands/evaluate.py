@@ -3,10 +3,11 @@ on the general-knowledge probe and on unanswerable questions; JSON, Markdown and
 
 from __future__ import annotations
 
+
 import contextlib
 import gc
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -24,6 +25,7 @@ from ..eval.results import combine, write_answers, write_reports
 from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_dataset, knowledge_of_path,
                             knowledge_of_run, load_unanswerable, main_lang, probe_file)
 from ..eval.suite import EvalPlan, evaluate_model
+from ..models.answer_cache import model_identity
 from ..config.hardware import fast_bf16_available
 
 console = Console()
@@ -154,7 +156,8 @@ def _base_passes(loaded, meta: dict, plan: EvalPlan) -> dict:
     from ..models import load_model
 
     plain = load_model(meta["base_model"])
-    return evaluate_model(plain.model, plain.tokenizer, plan, "base", progress_bar)
+    cached = replace(plan, cache_as=model_identity(plain.model))  # the base as loaded: cacheable
+    return evaluate_model(plain.model, plain.tokenizer, cached, "base", progress_bar)
 
 
 def eval_model(model: str, options: EvalOptions, out: Path | None) -> dict:

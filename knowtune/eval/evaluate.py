@@ -12,6 +12,7 @@ from ..data import ChatPrompt
 from ..data.heldout import read_questions
 from ..data.jsonl import write_jsonl
 from ..models import generate_batch
+from ..models.answer_cache import cached_answers
 from .normalize import contains_answer
 
 
@@ -22,21 +23,32 @@ def load_questions(path: str | Path) -> list[dict]:
 
 def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = False,
                      batch_size: int = 32, max_new_tokens: int = 32, progress=None,
-                     system: str | None = None, user_texts: list[str] | None = None) -> list[dict]:
+                     system: str | None = None, user_texts: list[str] | None = None,
+                     identity: str | None = None) -> list[dict]:
     """Greedy replies to each question, scored against its accepted answers.
 
     user_texts: what to send instead of the bare questions (e.g. with retrieved passages).
+    identity: the caller's word that `model` is an unchanged model of this identity (a base model):
+    its answers are then read from, and kept in, the answer cache (models.answer_cache).
     """
     texts = user_texts if user_texts is not None else [q["question"] for q in questions]
     prompt = ChatPrompt(tokenizer, system)
     prompts = [prompt.ask(t) for t in texts]
-    start = time.perf_counter()
-    replies = generate_batch(model, tokenizer, prompts, bf16=bf16, batch_size=batch_size,
-                             max_new_tokens=max_new_tokens, progress=progress)
-    per_answer = (time.perf_counter() - start) / max(len(questions), 1)
+
+    def generate(asked: list[str]) -> list[str]:
+        return generate_batch(model, tokenizer, asked, bf16=bf16, batch_size=batch_size,
+                              max_new_tokens=max_new_tokens, progress=progress)
+
+    if identity is None:
+        start = time.perf_counter()
+        replies = generate(prompts)
+        seconds = [round((time.perf_counter() - start) / max(len(questions), 1), 4)] * len(prompts)
+    else:
+        replies, seconds = cached_answers(prompts, identity, {"bf16": bf16, "max_new_tokens": max_new_tokens},
+                                          generate, progress)
     return [{"question": q["question"], "reply": r, "correct": contains_answer(r, q["answers"]),
              "answers": q["answers"], "category": q.get("category", "general"),
-             "seconds": round(per_answer, 4)} for q, r in zip(questions, replies)]
+             "seconds": t} for q, r, t in zip(questions, replies, seconds)]
 
 
 def summarise(rows: list[dict]) -> dict:

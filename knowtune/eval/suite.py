@@ -48,6 +48,9 @@ class EvalPlan:
     max_new_tokens: int = 32
     perplexity: bool = True
     """Score the gold answers' perplexity (a forward pass per batch; the demo skips it for time)."""
+    cache_as: str | None = None
+    """The identity (models.answer_cache.model_identity) of the unchanged base model this plan is
+    asked of, whose answers are then cached; None for any other model (a fine-tuned one)."""
 
 
 @dataclass
@@ -80,7 +83,7 @@ def _ask(model, tokenizer, plan: EvalPlan, questions: list[dict], label: str, pr
     with context as advance:
         rows = answer_questions(model, tokenizer, questions, bf16=plan.bf16, batch_size=plan.batch_size,
                                 max_new_tokens=plan.max_new_tokens, progress=advance, system=plan.system,
-                                user_texts=user_texts)
+                                user_texts=user_texts, identity=plan.cache_as)
     return rows, time.perf_counter() - start
 
 
