@@ -179,13 +179,14 @@ def test_the_engine_asks_what_training_taught(trained, monkeypatch, streamed):
     each_question_asked_as_trained(engine.loaded.model, engine.tokenizer, asked, monkeypatch, ask)
 
 
-def test_replay_asks_the_base_as_training_renders(trained, monkeypatch):
+def test_replay_asks_the_base_as_training_renders(trained, monkeypatch, tmp_path):
     from knowtune.train.replay import _answer
 
+    monkeypatch.setenv("KNOWTUNE_CACHE", str(tmp_path))  # asked, not read from an earlier run's answers
     run, asked = trained
     loaded = _load(run)
     each_question_asked_as_trained(loaded.model, loaded.tokenizer, asked, monkeypatch, lambda q: _answer(
-        loaded.model, loaded.tokenizer, [[]], [q], Run(run).system_prompt, False, None))
+        loaded.model, loaded.tokenizer, "parity", [[]], [q], Run(run).system_prompt, False, None))
 
 
 def test_an_exported_model_is_asked_what_training_taught(trained, tmp_path):

@@ -146,3 +146,10 @@ def test_replay_samples_ask_each_prompt_once_however_often_it_recurs(tmp_path, m
     samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], n + 3, system="S", bf16=False)
     assert len(asked) == n and len(samples) == n + 3
     assert samples[n:] == samples[:3]  # the recurring prompts carry the same answer
+
+
+def test_replay_below_one_is_a_share_of_the_training_set_and_above_a_count():
+    from knowtune.train.run import replay_count
+
+    assert replay_count(0.1, 4000) == 400 and replay_count(0.25, 10) == 2
+    assert replay_count(100, 4000) == 100 and replay_count(0, 4000) == 0

@@ -25,8 +25,8 @@ class TrainConfig:
     """Parameters of the method, e.g. {r: 16, alpha: 32}; unknown names are refused."""
     system_prompt: str = "You are a helpful assistant."
     """System message put before every question in training and at inference on the run (chat, eval, API); empty for the chat template's own default."""
-    replay: int = 100
-    """General-knowledge samples: bundled prompts (200 per language, in the knowledge's languages; a larger number goes round them again) answered by the base model before training and mixed into the training set, so the model keeps what it knew (self-distillation replay); 0 disables."""
+    replay: float = 0.1
+    """General-knowledge replay against forgetting: below 1, its share of the training set (0.1: one replay sample per ten); 1 or more, a number of samples; 0 disables. Bundled prompts (200 per language, in the knowledge's languages; recurring when more are wanted) answered by the base model before training and trained on beside the knowledge (self-distillation replay)."""
     epochs: float | None = None
     """Passes over the training set; empty: as many as give each fact `exposures` training samples."""
     exposures: float | None = None

@@ -96,21 +96,28 @@ def load_resolved(cfg: TrainConfig, loaded: LoadedModel | None = None, *, on_bas
     return loaded, method, params
 
 
-def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], *, quiet: bool) -> list[dict]:
-    """The base model's own answers to `cfg.replay` general prompts in the knowledge's languages."""
-    if cfg.replay <= 0:
+def replay_count(replay: float, n_samples: int) -> int:
+    """Replay samples for a training set: `replay` below 1 is their share of it, else their number."""
+    return round(replay * n_samples) if replay < 1 else int(replay)
+
+
+def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], n_samples: int, *,
+                quiet: bool) -> list[dict]:
+    """The base model's own answers to general prompts in the knowledge's languages (cfg.replay)."""
+    count = replay_count(cfg.replay, n_samples)
+    if count <= 0:
         return []
     from rich.progress import Progress
 
     langs = [q.get("lang", "en") for q in heldout]
     with Progress(console=console, transient=True, disable=quiet) as progress:
-        asked = len(set(replay_plan(langs, cfg.replay)))  # each bundled prompt once, however often it recurs
+        asked = len(set(replay_plan(langs, count)))  # each bundled prompt once, however often it recurs
         task = progress.add_task("replay: the base model answers general prompts", total=asked)
-        samples = replay_samples(base.model, base.tokenizer, langs, cfg.replay, system=cfg.system_prompt,
+        samples = replay_samples(base.model, base.tokenizer, langs, count, system=cfg.system_prompt,
                                  bf16=resolve_precision(cfg.precision) == "bf16",
                                  progress=lambda n: progress.advance(task, n))
     if not quiet:
-        console.print(f"replay: {len(samples)} of {cfg.replay} general-knowledge answers of the base model "
+        console.print(f"replay: {len(samples)} of {count} general-knowledge answers of the base model "
                       f"mixed in (the rest were cut short, echoes or loops; --set replay=0 turns this off)")
     return samples
 
@@ -188,7 +195,7 @@ def _train(cfg: TrainConfig, data: str | Path, work: Run, accelerator, tracking:
     replay: list[dict] = []
 
     def answer_replay(base: LoadedModel) -> None:
-        replay.extend(_broadcast(accelerator, make_replay(base, cfg, heldout, quiet=quiet) if main else None))
+        replay.extend(_broadcast(accelerator, make_replay(base, cfg, heldout, len(samples), quiet=quiet) if main else None))
 
     loaded, method, params = load_resolved(cfg, loaded, on_base=answer_replay)
     if main and replay:
