@@ -96,8 +96,11 @@ def load_resolved(cfg: TrainConfig, loaded: LoadedModel | None = None, *, on_bas
 
 
 def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], *, quiet: bool) -> list[dict]:
-    """The base model's own answers to `cfg.replay` general prompts in the knowledge's languages."""
-    if cfg.replay <= 0:
+    """The base model's own answers to `cfg.replay` general prompts in the knowledge's languages.
+
+    The sft stage only: a preference stage trains on pairs, and a replayed answer has no rejected side.
+    """
+    if cfg.replay <= 0 or cfg.stage != "sft":
         return []
     from rich.progress import Progress
 
