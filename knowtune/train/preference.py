@@ -31,13 +31,13 @@ def is_preference(stage: str) -> bool:
     return stage in PREFERENCE_STAGES
 
 
-def pair_samples(samples: list[dict], stage: str) -> list[dict]:
+def pair_samples(samples: list[dict], stage: str, *, file: str | None = None) -> list[dict]:
     """The samples that are pairs (a `rejected` reply); a stage without any is refused."""
     pairs = [s for s in samples if isinstance(s.get("rejected"), str) and s["rejected"].strip()]
     if not pairs:
         raise KnowtuneError(f"the {stage} stage trains on preference pairs and the data has none (rows with a "
                             "'rejected' reply): make them with `knowtune data pairs` or read a LLaMA-Factory "
-                            "ranking set with `knowtune data build`", field="stage")
+                            "ranking set with `knowtune data build`", file=file, field="stage")
     return pairs
 
 

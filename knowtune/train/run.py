@@ -25,6 +25,7 @@ from ..config.hardware import resolve_precision
 from .hardware import make_accelerator
 from .loop import TrainStats, train_model
 from .plots import plot_loss
+from .preference import is_preference, pair_samples
 from .recipe import resolve_recipe
 from .replay import replay_samples
 from .tracking import check_trackers, open_tracking
@@ -185,6 +186,8 @@ def _train(cfg: TrainConfig, data: str | Path, work: Run, accelerator, tracking:
     data_dir = prepare_data(data, work.path) if main else None
     data_dir = Path(_broadcast(accelerator, str(data_dir) if data_dir else None))
     samples, heldout = load_dataset_dir(data_dir)
+    if is_preference(cfg.stage):  # refused before any model loads
+        pair_samples(samples, cfg.stage, file=str(data_dir))
     cfg = resolve_recipe(choose_model(cfg, heldout, model_named=model_named), samples)
     replay: list[dict] = []
 
