@@ -102,7 +102,8 @@ def pairs_of(facts_file, n=6):
     samples = build_samples(load_facts([facts_file]), augment=False).train[:n]
     replies = [s["messages"][-1]["content"] for s in samples]
     # each pair's rejected reply: another sample's answer (a wrong answer to this question)
-    return [dict(s, rejected=replies[(i + 1) % len(samples)]) for i, s in enumerate(samples)]
+    return [dict(s, rejected=next(r for r in replies[i + 1:] + replies[:i] if r != replies[i]))
+            for i, s in enumerate(samples)]
 
 
 def test_sequence_logps_fast_equals_full_logits(tiny_qwen, facts_file):
