@@ -78,7 +78,7 @@ def test_a_ranking_entry_naming_a_missing_column_is_refused(tmp_path):
     data = json.loads(info.read_text())
     data["prefs"]["columns"]["rejected"] = "worse"
     write_json(info, data)
-    with pytest.raises(KnowtuneError, match="prefs.columns.rejected.*missing column 'worse'|missing column 'worse'"):
+    with pytest.raises(KnowtuneError, match="missing column 'worse'"):
         load_inputs([info])
 
 
@@ -131,14 +131,11 @@ def test_cli_pairs_then_dpo_on_a_tiny_model(tmp_path, tiny_qwen):
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["stage"] == "dpo" and config["beta"] == 0.2 and config["learning_rate"] == pytest.approx(1e-4)
-    info = json.loads((tmp_path / "run" / "run.json").read_text()) if (tmp_path / "run" / "run.json").is_file() \
-        else {}
     assert not (tmp_path / "run" / "replay.jsonl").exists()  # the preference stage mixes no replay in
     # a stage without pairs: one line naming the field, exit code 2
     done = knowtune("train", "--data", tmp_path / "data", "--model", tiny_qwen, "--out", tmp_path / "run2",
                     "--set", "stage=orpo", "--set", "epochs=1", "--set", "replay=0", "--no-compile")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "stage" in done.stderr, done.stderr
-    assert info is not None
     # bad values of the new fields are refused the same way
     done = knowtune("train", "--data", tmp_path / "pairs", "--model", tiny_qwen, "--out", tmp_path / "run3",
                     "--set", "stage=ppo")

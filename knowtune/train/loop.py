@@ -24,7 +24,8 @@ from .checkpoint import latest_checkpoint, load_checkpoint
 from ..config.hardware import default_threads, resolve_precision
 from .hardware import make_accelerator
 from .loss import CausalLMLoss
-from .preference import PreferenceLoss, add_reference, collate_pairs, encode_pairs, is_preference, pair_samples
+from .preference import (REFERENCE_STAGES, PreferenceLoss, add_reference, collate_pairs, encode_pairs, is_preference,
+                         pair_samples)
 from .progress import TrainProgress
 from .recipe import exposures_per_epoch, resolve_recipe
 from .speed import compile_wanted
@@ -106,7 +107,7 @@ def train_model(model, tokenizer, samples: list[dict], cfg: TrainConfig, method,
     plan = BatchPlan.of(features, samples, cfg, accelerator, method)
     t = set_up(model, samples, cfg, method, params, accelerator, plan, precision=precision, threads=threads,
                checkpoint_dir=checkpoint_dir, report=report)
-    if preference and cfg.stage != "orpo":  # before a resumed run's weights are loaded: the start is the reference
+    if cfg.stage in REFERENCE_STAGES:  # before a resumed run's weights are loaded: the start is the reference
         add_reference(accelerator.unwrap_model(t.wrapper).model, features, tokenizer.pad_token_id,
                       fast=not method.uses_model_forward, autocast=accelerator.autocast, batch_size=cfg.batch_size)
     resumed = resume_from_checkpoint(t) if resume and checkpoint_dir else False
