@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -37,12 +38,27 @@ from knowtune.eval.sources import knowledge_of_dataset  # noqa: E402
 from knowtune.eval.suite import evaluate_model  # noqa: E402
 from knowtune.export.hf import merge_run  # noqa: E402
 from knowtune.train import train_run  # noqa: E402
+from knowtune.train.trained import load_run  # noqa: E402
 
 COLUMNS = ["template", "natural_dev", "natural_test", "probe"]
 
 
-def score(result, plan) -> dict:
-    return summary_of(evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, "run"))
+def score(loaded, plan) -> dict:
+    return summary_of(evaluate_model(loaded.model, loaded.tokenizer, plan, "run"))
+
+
+def sft_stage(cfg, data_dir: Path, run_dir: Path, reuse: Path | None):
+    """(the SFT model loaded, training seconds, steps): trained here, or an earlier run of the same data reused."""
+    if reuse is None:
+        tic = time.perf_counter()
+        result = train_run(cfg, data_dir, run_dir, quiet=True, overwrite=True)
+        return result.loaded, time.perf_counter() - tic, result.stats.steps
+    if (reuse / "heldout.jsonl").read_bytes() != (data_dir / "heldout.jsonl").read_bytes():
+        raise SystemExit(f"--sft-run {reuse}: its held-out questions are not this build's")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.copytree(reuse, run_dir)
+    train = json.loads((run_dir / "run.json").read_text())["train"]
+    return load_run(Run(run_dir))[0], train["seconds"], train["steps"]
 
 
 def main() -> None:
@@ -56,6 +72,8 @@ def main() -> None:
     parser.add_argument("--per-fact", type=int, default=0, help="training questions asked per fact for pairs (0: all)")
     parser.add_argument("--set", action="append", default=[], help="key=value for both stages' config")
     parser.add_argument("--dpo-set", action="append", default=[], help="key=value for the DPO stage only")
+    parser.add_argument("--sft-run", type=Path, default=None,
+                        help="reuse this SFT run (one seed) instead of training it; its heldout must be the build's")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     model = args.model or DEFAULT_MODEL if args.lang == "en" else MULTILINGUAL_MODEL
@@ -73,10 +91,8 @@ def main() -> None:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         cfg = load_train_config(None, {"model": model, "seed": seed, **sets})
         plan = make_plan(heldout, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
-        tic = time.perf_counter()
-        sft = train_run(cfg, data_dir, work / f"sft-{seed}", quiet=True, overwrite=True)
-        sft_s = time.perf_counter() - tic
-        record(runs, out, args, started, model, {"config": "sft", "seed": seed, "steps": sft.stats.steps,
+        sft, sft_s, steps = sft_stage(cfg, data_dir, work / f"sft-{seed}", args.sft_run)
+        record(runs, out, args, started, model, {"config": "sft", "seed": seed, "steps": steps,
                                                   "train_s": round(sft_s, 1), **score(sft, plan)})
         del sft
         tic = time.perf_counter()
@@ -96,7 +112,7 @@ def main() -> None:
             "config": "sft+dpo", "seed": seed, "steps": dpo.stats.steps, "train_s": round(sft_s + pairs_s + dpo_s, 1),
             "pairs": counts["pairs"], "questions_asked": counts["questions_asked"], "pairs_s": round(pairs_s, 1),
             "dpo_s": round(dpo_s, 1), "dpo_lr": dpo.config.learning_rate, "dpo_epochs": dpo.config.epochs,
-            "beta": dpo.config.beta, "final_loss": dpo.stats.final_loss, **score(dpo, plan)})
+            "beta": dpo.config.beta, "final_loss": dpo.stats.final_loss, **score(dpo.loaded, plan)})
         del dpo
     write_table(out, runs, model, started)
 
