@@ -152,8 +152,11 @@ def test_preference_training_prefers_the_chosen_reply(tiny_qwen, facts_file, sta
     batch.pop("ref_logps")
 
     def margin(model):
+        """Chosen over rejected log-prob: summed over the reply (dpo, kto), per token (orpo's measure)."""
         with torch.no_grad():
-            logps, _ = sequence_logps(model, **batch)
+            logps, counts = sequence_logps(model, **batch)
+        if stage == "orpo":
+            logps = logps / counts
         return (logps[:len(pairs)] - logps[len(pairs):2 * len(pairs)]).mean().item()
 
     before = margin(loaded.model)
@@ -161,7 +164,7 @@ def test_preference_training_prefers_the_chosen_reply(tiny_qwen, facts_file, sta
                                 method, params, quiet=True)
     losses = [loss for _, loss in stats.losses]
     assert stats.steps == 15 * 2  # 6 pairs (the sample without a rejected reply is left out), 3 a batch
-    assert margin(model) > before + 1.0
+    assert margin(model) > before + (0.2 if stage == "orpo" else 1.0), (before, margin(model))
     assert sum(losses[-3:]) < sum(losses[:3])
     if stage == "dpo":  # the first step is at the reference: log 2 per pair
         assert losses[0] == pytest.approx(math.log(2), abs=1e-4)
