@@ -78,6 +78,23 @@ def data_show(
     show_command(path, n, split)
 
 
+@data_app.command("pairs")
+def data_pairs(
+    data: Path = typer.Argument(..., help="A built dataset directory (`knowtune data build` of facts or documents)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output dataset directory of pairs (written whole or not at all)."),
+    model: Optional[str] = typer.Option(None, help="The model that answers: a preset, model directory or .gguf (default smollm2-135m)."),
+    run: Optional[Path] = typer.Option(None, "--run", "-r", help="Let a run's fine-tuned model answer instead (e.g. the sft run a dpo stage follows)."),
+    per_fact: int = typer.Option(0, "--per-fact", help="Ask at most this many training questions of each fact (0: all)."),
+    seed: int = typer.Option(0, help="Seed of the --per-fact choice."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune data set."),
+):
+    """Preference pairs from a model's own wrong answers to the training questions (taught answer: chosen,
+    its reply: rejected), for `knowtune train --set stage=dpo` (or orpo, kto). Held-out questions are never asked."""
+    from .commands.pairs import pairs_command
+
+    pairs_command(data, out, model=model, run=run, per_fact=per_fact, seed=seed, overwrite=overwrite)
+
+
 @app.command()
 def train(
     data: str = typer.Option(..., "--data", "-d", help="A built dataset directory, or facts JSONL file(s) (comma-separated) built on the fly."),

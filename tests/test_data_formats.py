@@ -67,8 +67,7 @@ def test_llamafactory_folder_with_renamed_columns_tags_and_pretraining(tmp_path)
                      "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                               "assistant_tag": "assistant"}},
             "pt": {"file_name": "corpus.jsonl", "columns": {"prompt": "text"}},
-            "hub": {"hf_hub_url": "someone/data"},
-            "prefs": {"file_name": "qa.json", "ranking": True}}
+            "hub": {"hf_hub_url": "someone/data"}}
     write_json(tmp_path / "dataset_info.json", info)
     assert detect_format(tmp_path) == "llamafactory"
     inputs = load_inputs([tmp_path])
@@ -77,7 +76,7 @@ def test_llamafactory_folder_with_renamed_columns_tags_and_pretraining(tmp_path)
                                                 {"role": "assistant", "content": "Sylvania City"}]
     assert inputs.conversations[1].messages[-1]["content"] == "Hello"
     assert inputs.texts == [{"text": "Freedonia is a small country.", "source": f"{tmp_path / 'corpus.jsonl'}:1"}]
-    assert len(inputs.notes) == 2 and "hub" in inputs.notes[0] and "preference" in inputs.notes[1]
+    assert len(inputs.notes) == 1 and "hub" in inputs.notes[0]
     only = load_inputs([tmp_path / "dataset_info.json"], datasets=["chat"])
     assert len(only.conversations) == 1 and not only.texts
 

@@ -97,3 +97,29 @@ def test_own_test_questions_from_the_command_line(tmp_path):
     proc = run(facts, "--out", tmp_path / "data2", "--heldout", mine)
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: {mine}:1: field 'split': must be dev or test, got 'later'"
     assert not (tmp_path / "data2").exists()
+
+
+@pytest.mark.parametrize("kb,lang", SETS)
+def test_preference_pairs_never_ask_a_held_out_question(tmp_path, kb, lang, monkeypatch):
+    """`knowtune data pairs` asks training questions only: no natural, template held-out or unanswerable
+    question becomes a pair, even one slipped into the training set."""
+    from knowtune.commands.pairs import _facts
+    from knowtune.eval import pairs as pairs_mod
+    from knowtune.eval.pairs import pair_questions, wrong_answer_pairs
+
+    natural = DATA / kb / f"natural_{lang}.jsonl"
+    data = build_command([DATA / kb / f"facts_{lang}.jsonl"], tmp_path / "data", model=None, seed=0, heldout=[natural])
+    train, heldout = load_dataset_dir(data)
+    facts = _facts(data)
+    slipped = [dict(train[0], messages=[{"role": "user", "content": q["question"]}, train[0]["messages"][1]],
+                    fact=q["fact"] if isinstance(q.get("fact"), int) else 0, form="template") for q in heldout]
+    asked = pair_questions(train + slipped, facts, heldout)
+    monkeypatch.setattr(pairs_mod, "answer_questions", lambda model, tok, questions, **kw: [
+        {"question": q["question"], "reply": "wrong", "correct": False} for q in questions])
+    pairs, _ = wrong_answer_pairs(None, None, asked, facts, system="")
+    paired = {bare(p["messages"][0]["content"]) for p in pairs}
+    held = [q["question"] for q in heldout] + [q["question"] for q in load_questions(natural)]
+    held += unanswerable_questions(kb, lang)
+    assert len(pairs) > len(facts)  # the facts' training questions are asked
+    leaked = [q for q in held if bare(q) in paired]
+    assert not leaked, leaked[:5]

@@ -170,3 +170,34 @@ def test_trainable_count_of_other_variants_matches_peft(name, params, tiny_model
     want = method.trainable_count(plain, parsed)
     trainable, _total = method.apply(plain, parsed).get_nb_trainable_parameters()
     assert trainable == want
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_dpo_stage_with_every_method(name, tiny_qwen, facts_file):
+    """Every method trains the dpo stage: the chosen reply gains on the rejected one (no method is refused)."""
+    from knowtune.train.preference import collate_pairs, encode_pairs, sequence_logps
+
+    samples = build_samples(load_facts([facts_file]), augment=False).train[:8]
+    replies = [s["messages"][-1]["content"] for s in samples]
+    # each pair's rejected reply: the next other answer (a wrong answer to this question)
+    pairs = [dict(s, rejected=next(r for r in replies[i + 1:] + replies[:i] if r != replies[i]))
+             for i, s in enumerate(samples)]
+    # a tenth of the method's rate, as the stage's recipe takes it (train.recipe); all pairs in one batch
+    cfg = make_cfg(tiny_qwen, name, stage="dpo", beta=0.5, epochs=12, batch_size=8,
+                   learning_rate=get_method(name).test_settings.lr / 10)
+    loaded, method, params = load_for_training(cfg)
+    batch = collate_pairs(encode_pairs(loaded.tokenizer, pairs, 256, "", "dpo"), loaded.tokenizer.pad_token_id)
+    batch.pop("ref_logps")
+
+    @torch.no_grad()
+    def margin(model):
+        was_training = model.training
+        model.eval()
+        logps, _ = sequence_logps(model, **batch, fast=not method.uses_model_forward)
+        model.train(was_training)
+        return float((logps[:len(pairs)] - logps[len(pairs):]).mean())
+
+    before = margin(loaded.model)
+    model, stats = run_training(loaded.model, loaded.tokenizer, pairs, cfg, method, params, quiet=True)
+    assert all(math.isfinite(loss) for _, loss in stats.losses)
+    assert margin(model) > before, name

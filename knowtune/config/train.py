@@ -21,22 +21,26 @@ class TrainConfig:
     """Model to fine-tune: a preset name (smollm2-135m, gemma3-270m), a local Hugging Face model directory or a .gguf file."""
     method: str = "lora"
     """Fine-tuning method (see `knowtune methods`)."""
+    stage: Literal["sft", "dpo", "orpo", "kto"] = "sft"
+    """What the run learns from: sft, the answers; dpo, orpo or kto, preference pairs (rows with a rejected reply: `knowtune data pairs`, or a LLaMA-Factory ranking set), the chosen reply made likelier than the rejected one. dpo and kto hold the model near the model training starts from (its log-probabilities of each pair, computed once before training); orpo needs no reference."""
+    beta: float = 0.1
+    """Strength of the preference term: dpo and kto, the inverse temperature of the reward (larger: stay closer to the starting model); orpo, the weight of the odds-ratio term beside the chosen reply's cross-entropy."""
     params: dict[str, Any] = field(default_factory=dict)
     """Parameters of the method, e.g. {r: 16, alpha: 32}; unknown names are refused."""
     system_prompt: str = "You are a helpful assistant."
     """System message put before every question in training and at inference on the run (chat, eval, API); empty for the chat template's own default."""
     replay: float = 0.1
-    """General-knowledge replay against forgetting: below 1, its share of the training set (0.1: one replay sample per ten); 1 or more, a number of samples; 0 disables. Bundled prompts (200 per language, in the knowledge's languages; recurring when more are wanted) answered by the base model before training and trained on beside the knowledge (self-distillation replay)."""
+    """General-knowledge replay against forgetting: below 1, its share of the training set (0.1: one replay sample per ten); 1 or more, a number of samples; 0 disables. Bundled prompts (200 per language, in the knowledge's languages; recurring when more are wanted) answered by the base model before training and trained on beside the knowledge (self-distillation replay). The sft stage only (a replayed answer has no rejected side)."""
     epochs: float | None = None
-    """Passes over the training set; empty: as many as give each fact `exposures` training samples."""
+    """Passes over the training set; empty: as many as give each fact `exposures` training samples (preference stages: 3 passes over the pairs)."""
     exposures: float | None = None
     """Times each fact is trained on, in its different forms (its samples x epochs), when epochs is empty; empty: the model preset's recipe for the method, else 20."""
     min_steps: int = 120
-    """Optimizer steps at least: a small knowledge base is passed over more often (epochs raised, up to max_epochs) until the run takes this many steps, so 10 facts are learned as well as 500; 0 disables."""
+    """Optimizer steps at least: a small knowledge base is passed over more often (epochs raised, up to max_epochs) until the run takes this many steps, so 10 facts are learned as well as 500; 0 disables. The sft stage only: preference pairs are passed over `epochs` times."""
     max_epochs: float = 40.0
     """The most passes min_steps may raise the epochs to."""
     learning_rate: float | None = None
-    """Peak learning rate (after warm-up); empty: the rate measured to suit the method on this model (`knowtune methods` lists each method's)."""
+    """Peak learning rate (after warm-up); empty: the rate measured to suit the method on this model (`knowtune methods` lists each method's), a tenth of it for the preference stages."""
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     """Learning-rate decay after warm-up."""
     warmup_ratio: float = 0.05
@@ -73,7 +77,7 @@ class TrainConfig:
     def validate(self) -> None:
         positive = {"epochs": self.epochs, "exposures": self.exposures, "learning_rate": self.learning_rate,
                     "batch_size": self.batch_size, "grad_accum": self.grad_accum,
-                    "max_len": self.max_len, "max_epochs": self.max_epochs}
+                    "max_len": self.max_len, "max_epochs": self.max_epochs, "beta": self.beta}
         for name, value in positive.items():
             if value is not None and value <= 0:
                 raise ValueError(f"{name}: must be > 0, got {value}")

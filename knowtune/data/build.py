@@ -115,7 +115,8 @@ def build_dataset(knowledge: list[Knowledge], conversations: list | None = None,
             continue
         seen[key] = (conv.answer, None)
         train.append({"messages": conv.messages, "fact": None,
-                      "lang": guess_lang(conv.question + conv.answer), "record": f"{conv.file}:{conv.line}"})
+                      "lang": guess_lang(conv.question + conv.answer), "record": f"{conv.file}:{conv.line}",
+                      **({"rejected": conv.rejected} if conv.rejected else {})})
     train += boundary_samples(knowledge, train, heldout, share=boundary, seed=seed)
     random.Random(seed).shuffle(train)
     facts = [k.fact for k in knowledge]

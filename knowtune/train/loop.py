@@ -24,6 +24,8 @@ from .checkpoint import latest_checkpoint, load_checkpoint
 from ..config.hardware import default_threads, resolve_precision
 from .hardware import make_accelerator
 from .loss import CausalLMLoss
+from .preference import (REFERENCE_STAGES, PreferenceLoss, add_reference, collate_pairs, encode_pairs, is_preference,
+                         pair_samples)
 from .progress import TrainProgress
 from .recipe import exposures_per_epoch, resolve_recipe
 from .speed import compile_wanted
@@ -64,6 +66,8 @@ def plan_steps(cfg: TrainConfig, n_batches: int) -> int:
     """
     steps = math.ceil(n_batches * cfg.epochs / cfg.grad_accum)
     floor = min(cfg.min_steps, math.ceil(n_batches * cfg.max_epochs / cfg.grad_accum))
+    if cfg.stage != "sft":  # a preference stage is passed over its epochs: more passes over-fit the pairs
+        floor = 0
     return max(1, steps, floor)
 
 
@@ -94,12 +98,21 @@ def train_model(model, tokenizer, samples: list[dict], cfg: TrainConfig, method,
         torch.set_num_threads(threads)
     accelerator = accelerator or make_accelerator(precision)
     set_seed(cfg.seed)
-    features = encode_samples(tokenizer, samples, cfg.max_len, cfg.system_prompt)
+    preference = is_preference(cfg.stage)
+    if preference:
+        samples = pair_samples(samples, cfg.stage)
+        features = encode_pairs(tokenizer, samples, cfg.max_len, cfg.system_prompt, cfg.stage)
+    else:
+        features = encode_samples(tokenizer, samples, cfg.max_len, cfg.system_prompt)
     plan = BatchPlan.of(features, samples, cfg, accelerator, method)
     t = set_up(model, samples, cfg, method, params, accelerator, plan, precision=precision, threads=threads,
                checkpoint_dir=checkpoint_dir, report=report)
+    if cfg.stage in REFERENCE_STAGES:  # before a resumed run's weights are loaded: the start is the reference
+        add_reference(accelerator.unwrap_model(t.wrapper).model, features, tokenizer.pad_token_id,
+                      fast=not method.uses_model_forward, autocast=accelerator.autocast, batch_size=cfg.batch_size)
     resumed = resume_from_checkpoint(t) if resume and checkpoint_dir else False
-    stream = micro_batches(plan, features, tokenizer.pad_token_id, skip=(t.first_step - 1) * cfg.grad_accum)
+    stream = micro_batches(plan, features, tokenizer.pad_token_id, skip=(t.first_step - 1) * cfg.grad_accum,
+                           collate=collate_pairs if preference else None)
     run_steps(t, stream, progress_bar(t, fresh=not resumed, quiet=quiet))
     return finish(t)
 
@@ -120,7 +133,7 @@ def set_up(model, samples: list[dict], cfg: TrainConfig, method, params, acceler
                           lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
     is_sharded = sharded(accelerator)
-    wrapper = CausalLMLoss(model, fast=not method.uses_model_forward, sharded=is_sharded)
+    wrapper = make_loss(model, cfg, method, sharded=is_sharded)
     wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
     wrapper.train()
     stats = TrainStats(precision=precision, threads=threads, compiled=compile_wanted(
@@ -131,6 +144,14 @@ def set_up(model, samples: list[dict], cfg: TrainConfig, method, params, acceler
                     accelerator=accelerator, stats=stats, total_steps=total_steps, sharded=is_sharded,
                     attention=plan.attention, checkpoint_dir=checkpoint_dir, trainable=trainable,
                     trained_names=trained_names, report=report)
+
+
+def make_loss(model, cfg: TrainConfig, method, *, sharded: bool):
+    """The model inside the stage's loss: answer cross-entropy (sft), or a preference loss on pairs."""
+    fast = not method.uses_model_forward
+    if is_preference(cfg.stage):
+        return PreferenceLoss(model, cfg.stage, cfg.beta, fast=fast)
+    return CausalLMLoss(model, fast=fast, sharded=sharded)
 
 
 def resume_from_checkpoint(t: Training) -> bool:
@@ -175,7 +196,8 @@ class BatchPlan:
     @classmethod
     def of(cls, features: list[dict], samples: list[dict], cfg: TrainConfig, accelerator, method) -> "BatchPlan":
         lengths = [len(f["input_ids"]) for f in features]
-        attention = attention_for(lengths, accelerator.device)
+        # pairs go in padded batches: a packed row would need each pair's rows kept apart
+        attention = None if is_preference(cfg.stage) else attention_for(lengths, accelerator.device)
         return cls(lengths=lengths, groups=[s.get("group", s.get("fact")) for s in samples],
                    batch_size=cfg.batch_size, world=accelerator.num_processes, rank=accelerator.process_index,
                    seed=cfg.seed, attention=attention, packed=attention is not None and not method.uses_model_forward)
@@ -188,13 +210,15 @@ class BatchPlan:
         return [b[self.rank * size:(self.rank + 1) * size] for b in batches]
 
 
-def micro_batches(plan: BatchPlan, features: list[dict], pad_id, *, skip: int = 0) -> Iterator[tuple[dict, int]]:
+def micro_batches(plan: BatchPlan, features: list[dict], pad_id, *, skip: int = 0,
+                  collate=None) -> Iterator[tuple[dict, int]]:
     """(micro-batch on the host, its samples' tokens) in training order, forever; the first `skip` passed over.
 
     Packed rows place the prompt start their samples share once (data.pack_batch), so the
     tokens the samples bring are counted here, from the samples: those that carry a label.
+    `collate`: another way to make a batch of features (preference pairs: train.preference).
     """
-    collate = partial(pack_batch, share_prefix=True) if plan.packed else pad_batch
+    collate = collate or (partial(pack_batch, share_prefix=True) if plan.packed else pad_batch)
     epoch = 0
     while True:
         for indices in plan.epoch(epoch):
@@ -204,10 +228,12 @@ def micro_batches(plan: BatchPlan, features: list[dict], pad_id, *, skip: int = 
             if indices:
                 chosen = [features[i] for i in indices]
                 batch = collate(chosen, pad_id, multiple=SHAPE_MULTIPLE)
-                tokens = sum(len(f["input_ids"]) for f in chosen if any(x != IGNORE for x in f["labels"]))
+                tokens = sum(len(f["input_ids"]) for f in chosen if any(x != IGNORE for x in f.get("labels", [0])))
             else:  # this process's slice of a short last batch is empty: a no-loss stand-in keeps
                 batch = collate([features[0]], pad_id)  # the processes' collectives in step
                 batch["labels"].fill_(IGNORE)  # (it still runs forward: a fully masked row would give NaNs)
+                if "ref_logps" in batch:
+                    batch["ref_logps"] = batch["ref_logps"][:0]  # and holds no pair
                 tokens = 0
             yield batch, tokens
         epoch += 1

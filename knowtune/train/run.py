@@ -25,6 +25,7 @@ from ..config.hardware import resolve_precision
 from .hardware import make_accelerator
 from .loop import TrainStats, train_model
 from .plots import plot_loss
+from .preference import is_preference, pair_samples
 from .recipe import resolve_recipe
 from ..data.replay import replay_plan
 from .replay import replay_samples
@@ -103,8 +104,11 @@ def replay_count(replay: float, n_samples: int) -> int:
 
 def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], n_samples: int, *,
                 quiet: bool) -> list[dict]:
-    """The base model's own answers to general prompts in the knowledge's languages (cfg.replay)."""
-    count = replay_count(cfg.replay, n_samples)
+    """The base model's own answers to general prompts in the knowledge's languages (cfg.replay).
+
+    The sft stage only: a preference stage trains on pairs, and a replayed answer has no rejected side.
+    """
+    count = replay_count(cfg.replay, n_samples) if cfg.stage == "sft" else 0
     if count <= 0:
         return []
     from rich.progress import Progress
@@ -191,11 +195,14 @@ def _train(cfg: TrainConfig, data: str | Path, work: Run, accelerator, tracking:
     data_dir = prepare_data(data, work.path) if main else None
     data_dir = Path(_broadcast(accelerator, str(data_dir) if data_dir else None))
     samples, heldout = load_dataset_dir(data_dir)
+    if is_preference(cfg.stage):  # refused before any model loads
+        pair_samples(samples, cfg.stage, file=str(data_dir))
     cfg = resolve_recipe(choose_model(cfg, heldout, model_named=model_named), samples)
     replay: list[dict] = []
 
     def answer_replay(base: LoadedModel) -> None:
-        replay.extend(_broadcast(accelerator, make_replay(base, cfg, heldout, len(samples), quiet=quiet) if main else None))
+        answers = make_replay(base, cfg, heldout, len(samples), quiet=quiet) if main else None
+        replay.extend(_broadcast(accelerator, answers))
 
     loaded, method, params = load_resolved(cfg, loaded, on_base=answer_replay)
     if main and replay:

@@ -86,12 +86,12 @@ def run_steps(t: Training, stream: Iterator, progress) -> None:
 
 
 def train_step(t: Training, step: int, micro: tuple[dict, ...], sample_tokens: tuple[int, ...]) -> tuple[float, float]:
-    """One optimizer step over the micro-batches; returns (loss per answer token of the global batch,
-    the learning rate the step took)."""
+    """One optimizer step over the micro-batches; returns (loss per answer token, or per pair, of the
+    global batch, the learning rate the step took)."""
     accelerator, world = t.accelerator, t.world
     # counted on the host, before the batches move: on a GPU a count read back from
     # the device would wait for the previous step's kernels every time
-    n_step = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+    n_step = sum(loss_units(b) for b in micro)
     real_tokens = sum(sample_tokens)
     t.stats.decoder_tokens += sum(int(b["attention_mask"][(b["labels"] != IGNORE).any(dim=1)].sum()) for b in micro)
     n_global, tokens_global = (n_step, real_tokens) if world == 1 else accelerator.reduce(
@@ -108,6 +108,13 @@ def train_step(t: Training, step: int, micro: tuple[dict, ...], sample_tokens: t
     if world > 1:  # report the loss of the global batch, not of this process's slice
         step_loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "sum").item()
     return step_loss / max(n_global, 1), lr
+
+
+def loss_units(batch: dict) -> int:
+    """What a micro-batch's loss sum is divided over: its answer tokens, or its pairs (preference stages)."""
+    if "ref_logps" in batch:
+        return int(batch["ref_logps"].shape[0])
+    return int((batch["labels"][:, 1:] != IGNORE).sum())
 
 
 def _backward(t: Training, micro: tuple[dict, ...], n_global: int):

@@ -17,6 +17,8 @@ class Conversation:
     """{role, content} turns ending with the assistant."""
     file: str
     line: int
+    rejected: str | None = None
+    """A preference record's rejected reply (the answer above is the chosen one)."""
 
     @property
     def single_turn(self) -> bool:

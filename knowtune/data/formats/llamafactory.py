@@ -1,8 +1,9 @@
 """A LLaMA-Factory data folder: `dataset_info.json` names each data set's file, format, columns and tags.
 
 Local files are read as LLaMA-Factory reads them (alpaca or sharegpt, renamed columns and
-tags, pre-training sets of one text column). Hub-hosted entries and preference (ranking)
-sets are skipped with a note: knowtune reads local files only and trains on answers.
+tags, pre-training sets of one text column, preference sets marked `ranking`: their chosen
+reply is the answer and the rejected one rides along, for the dpo, orpo and kto stages).
+Hub-hosted entries are skipped with a note: knowtune reads local files only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from ...config import KnowtuneError
 from .. import bounds
 from .conversations import Columns, Conversation, Tags, from_alpaca, from_sharegpt
+from .ranking import RankingColumns, ranking_from_alpaca, ranking_from_sharegpt
 from .tables import TABLE_SUFFIXES, read_records
 from .textfile import read_json
 
@@ -46,7 +48,7 @@ def read_dataset_info(path: str | Path, only: list[str] | None = None) -> Datase
             continue
         _Entry(path, text, name, entry).load(out)
     if not out.conversations and not out.texts:
-        raise KnowtuneError("no local data set to read (hub-hosted and preference sets are skipped)",
+        raise KnowtuneError("no local data set to read (hub-hosted sets are skipped)",
                             file=str(path))
     return out
 
@@ -69,15 +71,15 @@ class _Entry:
                 out.notes.append(f"{self.name}: skipped (hosted on a hub; knowtune reads local files only)")
                 return
             self.fail("file_name", "missing required field")
-        if entry.get("ranking"):
-            out.notes.append(f"{self.name}: skipped (a preference set: chosen/rejected pairs)")
-            return
         formatting = entry.get("formatting", "alpaca")
         if formatting not in ("alpaca", "sharegpt"):
             self.fail("formatting", f"must be alpaca or sharegpt, got {formatting!r}")
         columns, tags = self._columns(formatting), self._tags()
         records = [(str(f), line, obj) for f in self._files() for line, obj in read_records(f)]
         present = set().union(*(obj.keys() for _, _, obj in records))
+        if entry.get("ranking"):
+            self._load_ranking(out, formatting, columns, tags, records, present)
+            return
         pretrain = formatting == "alpaca" and columns.response not in present and "response" not in (
             entry.get("columns") or {})
         self._check_columns(columns, formatting, present, pretrain)
@@ -99,6 +101,22 @@ class _Entry:
         kind = "pretrain" if pretrain else formatting
         out.sources.append({"path": f"{self.info_path}#{self.name}", "format": f"llamafactory/{kind}",
                             "records": count})
+
+    def _load_ranking(self, out: DatasetSet, formatting: str, columns: Columns, tags: Tags, records: list,
+                      present: set[str]) -> None:
+        """A preference set: each record's chosen reply as its answer, its rejected reply beside it."""
+        given = self.entry.get("columns") or {}
+        ranking = RankingColumns(chosen=given.get("chosen", "chosen"), rejected=given.get("rejected", "rejected"))
+        wanted = {"prompt": columns.prompt} if formatting == "alpaca" else {"messages": columns.messages}
+        for role, column in {**wanted, "chosen": ranking.chosen, "rejected": ranking.rejected}.items():
+            if column not in present:
+                self.fail(f"columns.{role}", f"points at a missing column {column!r} "
+                                             f"(the data has: {', '.join(sorted(present))})")
+        for file, line, obj in records:
+            out.conversations.append(ranking_from_alpaca(obj, file, line, columns, ranking) if formatting == "alpaca"
+                                     else ranking_from_sharegpt(obj, file, line, columns, tags, ranking))
+        out.sources.append({"path": f"{self.info_path}#{self.name}", "format": f"llamafactory/{formatting}-ranking",
+                            "records": len(records)})
 
     def _files(self) -> list[Path]:
         name = self.entry["file_name"]
