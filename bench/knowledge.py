@@ -168,6 +168,18 @@ def main() -> None:
     write_table(out, runs, model, started, args)
 
 
+def median_rows(runs: list[dict], percents: list[str], plain: list[str]) -> list[str]:
+    """A markdown row per configuration: the medians over its seeds, percentages then plain numbers."""
+    rows = []
+    for config in dict.fromkeys(r["config"] for r in runs):
+        mine = [r for r in runs if r["config"] == config]
+        have = lambda key: all(key in r for r in mine)  # noqa: E731
+        cells = [f"{100 * statistics.median(r[k] for r in mine):.1f} %" if have(k) else "—" for k in percents]
+        cells += [f"{statistics.median(r[k] for r in mine):g}" if have(k) else "—" for k in plain]
+        rows.append(f"| {config} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def write_table(out: Path, runs: list[dict], model: str, started: str, args) -> None:
     columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "probe_dev", "probe_test",
                "unanswerable_declined_dev", "unanswerable_declined_test", "natural_declined"]
@@ -176,14 +188,7 @@ def write_table(out: Path, runs: list[dict], model: str, started: str, args) -> 
              f"`python bench/knowledge.py {' '.join(sys.argv[1:])}`", "",
              "| config | " + " | ".join(columns) + " | steps | exposures/fact | train s |",
              "|---|" + "---:|" * (len(columns) + 3)]
-    for config in dict.fromkeys(r["config"] for r in runs):
-        mine = [r for r in runs if r["config"] == config]
-        cell = lambda key: (f"{100 * statistics.median(r[key] for r in mine):.1f} %"  # noqa: E731
-                            if all(key in r for r in mine) else "—")
-        extra = lambda key: (f"{statistics.median(r[key] for r in mine):g}" if all(key in r for r in mine)  # noqa
-                             else "—")
-        lines.append(f"| {config} | " + " | ".join(cell(c) for c in columns)
-                     + f" | {extra('steps')} | {extra('exposures_per_fact')} | {extra('train_s')} |")
+    lines += median_rows(runs, columns, ["steps", "exposures_per_fact", "train_s"])
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from knowledge import DATA, limited_facts, natural_file, summary_of  # noqa: E402
+from knowledge import DATA, limited_facts, median_rows, natural_file, summary_of  # noqa: E402
 
 from knowtune.commands.data import build_command  # noqa: E402
 from knowtune.commands.evaluate import EvalOptions, make_plan  # noqa: E402
@@ -131,14 +130,7 @@ def write_table(out: Path, runs: list[dict], model: str, started: str) -> None:
     lines = [f"# SFT vs SFT -> DPO: {model}", "", f"{started}, {cpu_name()}, seeds {seeds}; medians over seeds. "
              f"Command: `python bench/preference.py {' '.join(sys.argv[1:])}`", "",
              "| config | " + " | ".join(COLUMNS) + " | pairs | steps | train s |", "|---|" + "---:|" * (len(COLUMNS) + 3)]
-    for config in dict.fromkeys(r["config"] for r in runs):
-        mine = [r for r in runs if r["config"] == config]
-        cell = lambda key: f"{100 * statistics.median(r[key] for r in mine):.1f} %" if all(  # noqa: E731
-            key in r for r in mine) else "—"
-        extra = lambda key: f"{statistics.median(r[key] for r in mine):g}" if all(  # noqa: E731
-            key in r for r in mine) else "—"
-        lines.append(f"| {config} | " + " | ".join(cell(c) for c in COLUMNS)
-                     + f" | {extra('pairs')} | {extra('steps')} | {extra('train_s')} |")
+    lines += median_rows(runs, COLUMNS, ["pairs", "steps", "train_s"])
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
