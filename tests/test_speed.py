@@ -16,7 +16,8 @@ def test_compiled_training_matches_and_leaves_the_model_uncompiled(tiny_qwen, fa
 
     def train(compile_blocks):
         """(model, stats, graphs dynamo compiled while training)."""
-        cfg = tiny_cfg(tiny_qwen, epochs=2, compile=compile_blocks)
+        # 1e-2: at tiny_cfg's 3e-2 the second pass over these 16 samples overshoots (its loss rises)
+        cfg = tiny_cfg(tiny_qwen, epochs=2, compile=compile_blocks, learning_rate=1e-2)
         loaded, method, params = load_for_training(cfg)
         torch._dynamo.reset()  # no graph cached by an earlier test: what runs compiled is compiled here
         before = counters["stats"]["unique_graphs"]
@@ -32,7 +33,11 @@ def test_compiled_training_matches_and_leaves_the_model_uncompiled(tiny_qwen, fa
     # same seed, same batches: only the fused kernels' rounding differs
     torch.testing.assert_close(torch.tensor([x for _, x in compiled.losses]),
                                torch.tensor([x for _, x in eager.losses]), rtol=1e-3, atol=1e-4)
-    assert compiled.losses[-1][1] < compiled.losses[0][1]
+    # it learned: the second pass over the same 16 samples costs less than the first (one step's
+    # loss against another's compares different batches)
+    per_pass = len(compiled.losses) // 2
+    first, second = ([x for _, x in compiled.losses[k * per_pass:(k + 1) * per_pass]] for k in (0, 1))
+    assert sum(second) < sum(first), compiled.losses
     _, layers = decoder_layers(compiled_model)
     assert all(layer._compiled_call_impl is None for layer in layers)  # generation runs uncompiled
 
