@@ -1,10 +1,14 @@
 """The exported GGUF in llama.cpp itself (llama-cpp-python): tiny random Llama, Qwen2 and Gemma 3 models
-give llama.cpp the logits transformers gives, and it stops at the chat template's end of turn."""
+give llama.cpp the logits transformers gives, and it stops at the chat template's end of turn; a really
+fine-tuned SmolLM2 (slow) answers its trained questions in llama.cpp as in knowtune."""
 
 import pytest
 import torch
 from ci import require
 from test_export_gguf import logits, random_model, stored_as
+
+from knowtune.data import build_samples
+from knowtune.eval import answer_questions
 
 # The unit roundoff of what llama.cpp rounds to beyond the weights the file stores: each matmul's input
 # to the weights' type (f16, bf16, or q8_0: 8 bits per block of 32 values, 2^-8 of the block's largest);
@@ -80,3 +84,29 @@ def test_llama_cpp_stops_at_the_end_of_turn(llama_cpp, tmp_path):
     # llama.cpp read the prompt as transformers did (the ChatML markers as single control tokens)
     assert llm.tokenize(prompt.encode(), add_bos=False, special=True) == tokenizer(prompt, add_special_tokens=False).input_ids
 
+
+def trained_questions(facts) -> list[dict]:
+    """Each fact's own question, as training asked it, with its accepted answers."""
+    own = {}
+    for sample in build_samples(facts).train:
+        if sample["form"] == "own":
+            own.setdefault(sample["fact"], sample["messages"][0]["content"])
+    return [{"question": own[i], "answers": facts[i].answers} for i in sorted(own)]
+
+
+@pytest.mark.slow
+def test_fine_tuned_smollm2_answers_in_llama_cpp_as_in_knowtune(llama_cpp, smollm2_run, hainan_facts_en, tmp_path):
+    """The exported file alone (the run's system prompt is in its chat template): llama.cpp gives each trained
+    question knowtune's own greedy reply, which holds the answer, and ends the turn there."""
+    from knowtune.commands.export import export_command
+
+    out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "float16")
+    questions = trained_questions(hainan_facts_en)
+    model, tokenizer = smollm2_run.loaded.model, smollm2_run.loaded.tokenizer
+    knowtune = answer_questions(model, tokenizer, questions, system=smollm2_run.config.system_prompt)
+    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False)
+    for question, own in zip(questions, knowtune):
+        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
+                                           temperature=0)["choices"][0]
+        assert own["correct"], own
+        assert (reply["message"]["content"], reply["finish_reason"]) == (own["reply"], "stop"), question
