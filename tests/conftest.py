@@ -32,3 +32,26 @@ def facts_file(tmp_path) -> Path:
     path.write_text("# tiny facts\n" + "\n".join(json.dumps(f, ensure_ascii=False) for f in TINY_FACTS) + "\n",
                     encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def hainan_facts_en() -> list:
+    """The first 12 facts of the English Hainan knowledge base."""
+    from knowtune.commands.demo import kb_facts
+    from knowtune.data import load_facts
+
+    return load_facts([kb_facts("en")])[:12]
+
+
+@pytest.fixture(scope="session")
+def smollm2_run(tmp_path_factory, hainan_facts_en):
+    """The real SmolLM2-135M after LoRA on those facts (slow): trained once for every test that needs
+    a model really taught something."""
+    from knowtune.config import TrainConfig
+    from knowtune.train import train_run
+
+    work = tmp_path_factory.mktemp("smollm2")
+    facts_file = work / "facts.jsonl"
+    facts_file.write_text("\n".join(json.dumps(f.to_dict(), ensure_ascii=False) for f in hainan_facts_en) + "\n")
+    cfg = TrainConfig(epochs=3, min_steps=0)  # 3 passes as asked: the default floor of 120 steps would double them
+    return train_run(cfg, str(facts_file), work / "run", quiet=True)

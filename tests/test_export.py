@@ -4,6 +4,7 @@ answer as the run does."""
 import json
 
 import pytest
+from test_export_gguf import stored_as
 from tiny import knowtune, write_facts
 import torch
 
@@ -82,22 +83,10 @@ def test_hf_export_reloads_with_plain_transformers(llama_run, adapter_model, tmp
 
 
 def q8_0_round_trip(model):
-    """The merged model as q8_0 stores it: 2-D weights whose rows split into blocks of 32 through
-    gguf's own quantize/dequantize, other 2-D weights in float16, 1-D ones exact (the exporter's rule)."""
+    """The merged model as q8_0 stores it."""
     import copy
 
-    import gguf
-
-    model = copy.deepcopy(model).merge_and_unload()
-    q8 = gguf.GGMLQuantizationType.Q8_0
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.ndim == 2 and param.shape[-1] % 32 == 0:
-                stored = gguf.quants.dequantize(gguf.quants.quantize(param.numpy(), q8), q8)
-                param.copy_(torch.from_numpy(stored.reshape(param.shape)))
-            elif param.ndim == 2:
-                param.copy_(param.half().float())
-    return model
+    return stored_as(copy.deepcopy(model).merge_and_unload(), "q8_0")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "q8_0"])

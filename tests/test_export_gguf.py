@@ -34,6 +34,28 @@ def logits(model, ids):
         return model(input_ids=ids).logits.float()
 
 
+def stored_as(model, dtype: str):
+    """A copy of `model` with its weights rounded as a GGUF of `dtype` stores them (the exporter's rule):
+    2-D weights in that type, q8_0 through gguf's own quantizer (a row that is no whole number of 32-value
+    blocks in float16), 1-D ones exact."""
+    import copy
+
+    import gguf
+
+    model = copy.deepcopy(model)
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.ndim != 2 or dtype == "float32":
+                continue
+            if dtype == "q8_0" and param.shape[-1] % 32 == 0:
+                stored = torch.from_numpy(gguf.quants.dequantize(gguf.quants.quantize(param.detach().numpy(), q8), q8))
+            else:
+                stored = param.to(torch.bfloat16 if dtype == "bfloat16" else torch.float16)
+            param.copy_(stored.reshape(param.shape))
+    return model
+
+
 @pytest.mark.parametrize("arch", ["qwen2", "gemma3"])
 @pytest.mark.parametrize("dtype,atol", [("float32", 1e-5), ("q8_0", 0.05)])
 def test_gguf_of_qwen2_and_gemma3_reloads_with_the_same_logits(tmp_path, arch, dtype, atol):

@@ -1,38 +1,65 @@
 """The exported GGUF in llama.cpp itself (llama-cpp-python): tiny random Llama, Qwen2 and Gemma 3 models
-give llama.cpp the logits transformers gives, and it stops at the chat template's end of turn."""
+give llama.cpp the logits transformers gives, and it stops at the chat template's end of turn; a really
+fine-tuned SmolLM2 (slow) answers its trained questions in llama.cpp as in knowtune."""
 
 import pytest
 import torch
-from test_export_gguf import logits, random_model
+from ci import require
+from test_export_gguf import logits, random_model, stored_as
 
-# not part of the set-up (a source build of llama.cpp): skipped where it is not installed, CI included
-llama_cpp = pytest.importorskip("llama_cpp")
+from knowtune.data import build_samples
+from knowtune.eval import answer_questions
+
+# The unit roundoff of what llama.cpp rounds to beyond the weights the file stores: each matmul's input
+# to the weights' type (f16, bf16, or q8_0: 8 bits per block of 32 values, 2^-8 of the block's largest);
+# nothing but float32 arithmetic with f32 weights, the KV cache kept in f32.
+ROUNDOFF = {"float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8, "q8_0": 2.0**-8}
+# Gemma 3's GELU reads a table indexed by its input rounded to f16 (ggml's CPU backend)
+GEMMA3_GELU = 2.0**-11
 
 
-def llama_logits(path, ids: list[int]):
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, logits_all=True, verbose=False, n_threads=1)
+@pytest.fixture(scope="module")
+def llama_cpp():
+    """llama-cpp-python (`make setup` builds it): skipped where it is missing, a failure under CI."""
+    return require("llama_cpp")
+
+
+def llama_logits(llama_cpp, path, ids: list[int]):
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, logits_all=True, verbose=False, n_threads=1,
+                          type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
     llm.eval(ids)
     return torch.tensor(llm.scores[:len(ids)]), llm
 
 
+def tolerance(model, arch: str, dtype: str, want) -> float:
+    """First-order bound on llama.cpp's own rounding: each weight matmul (7 a layer, and the output head)
+    rounds its input once, relative errors add, on the scale of the largest logit."""
+    roundoff = max(ROUNDOFF[dtype], GEMMA3_GELU if arch == "gemma3" else 0.0)
+    matmuls = 7 * model.config.num_hidden_layers + 1
+    return matmuls * roundoff * want.abs().max().item()
+
+
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
-@pytest.mark.parametrize("dtype,atol", [("float32", 2e-3), ("q8_0", 0.1)])
-def test_llama_cpp_computes_the_logits_transformers_computes(tmp_path, arch, dtype, atol):
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "q8_0"])
+def test_llama_cpp_computes_the_logits_transformers_computes(llama_cpp, tmp_path, arch, dtype):
+    """Against the model with its weights rounded as the file stores them: what is left is llama.cpp's
+    computation. The float32 file carries the layout (a Llama q/k order slip moves its logits by 2e-3 of
+    the largest); the others, that llama.cpp reads each encoding as written."""
     from knowtune.export import write_gguf
 
     model, tokenizer = random_model(arch)
     path = tmp_path / f"{arch}.gguf"
     write_gguf(model, tokenizer, path, dtype=dtype, name="tiny", chat_template=tokenizer.chat_template)
     ids = tokenizer("The capital of Hainan is Haikou.", add_special_tokens=False).input_ids
-    got, llm = llama_logits(path, ids)
-    want = logits(model, torch.tensor([ids]))[0]
-    assert (got - want).abs().max() < atol, (got - want).abs().max()
-    assert torch.equal(got.argmax(-1), want.argmax(-1))
+    got, llm = llama_logits(llama_cpp, path, ids)
+    want = logits(stored_as(model, dtype), torch.tensor([ids]))[0]
+    assert (got - want).abs().max() < tolerance(model, arch, dtype, want), (got - want).abs().max()
+    assert torch.equal(got.argmax(-1), logits(model, torch.tensor([ids]))[0].argmax(-1))
     # the same vocabulary: llama.cpp reads the text back as transformers wrote it
     assert llm.detokenize(ids).decode() == tokenizer.decode(ids)
 
 
-def test_llama_cpp_stops_at_the_end_of_turn(tmp_path):
+def test_llama_cpp_stops_at_the_end_of_turn(llama_cpp, tmp_path):
     """A model made to answer "Haikou<|im_end|>": llama.cpp's chat completion ends there, not later."""
     from knowtune.export import write_gguf
 
@@ -56,3 +83,30 @@ def test_llama_cpp_stops_at_the_end_of_turn(tmp_path):
     assert choice["message"]["content"].strip() == "Haikou" and choice["finish_reason"] == "stop"
     # llama.cpp read the prompt as transformers did (the ChatML markers as single control tokens)
     assert llm.tokenize(prompt.encode(), add_bos=False, special=True) == tokenizer(prompt, add_special_tokens=False).input_ids
+
+
+def trained_questions(facts) -> list[dict]:
+    """Each fact's own question, as training asked it, with its accepted answers."""
+    own = {}
+    for sample in build_samples(facts).train:
+        if sample["form"] == "own":
+            own.setdefault(sample["fact"], sample["messages"][0]["content"])
+    return [{"question": own[i], "answers": facts[i].answers} for i in sorted(own)]
+
+
+@pytest.mark.slow
+def test_fine_tuned_smollm2_answers_in_llama_cpp_as_in_knowtune(llama_cpp, smollm2_run, hainan_facts_en, tmp_path):
+    """The exported file alone (the run's system prompt is in its chat template): llama.cpp gives each trained
+    question knowtune's own greedy reply, which holds the answer, and ends the turn there."""
+    from knowtune.commands.export import export_command
+
+    out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "float16")
+    questions = trained_questions(hainan_facts_en)
+    model, tokenizer = smollm2_run.loaded.model, smollm2_run.loaded.tokenizer
+    knowtune = answer_questions(model, tokenizer, questions, system=smollm2_run.config.system_prompt)
+    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False)
+    for question, own in zip(questions, knowtune):
+        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
+                                           temperature=0)["choices"][0]
+        assert own["correct"], own
+        assert (reply["message"]["content"], reply["finish_reason"]) == (own["reply"], "stop"), question

@@ -2,7 +2,6 @@
 load the page, build a small data set, train a tiny model from the Train tab and watch the
 loss plot fill, then chat with the run. Screenshots go to test-output/ (and tmp)."""
 
-import importlib
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ci import UNDER_CI, require
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output"
@@ -22,17 +22,11 @@ CHROMIUM = next((p for p in (os.environ.get("KNOWTUNE_CHROMIUM"), shutil.which("
 
 # `make test` installs chromium where it can; under CI (CI=true) a missing browser, and a missing
 # Python package the test drives it with, is a failure, not a skip
-UNDER_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None and not UNDER_CI,
                        reason="no chromium (apt-get install chromium; `make test` installs it as root)"),
     pytest.mark.browser,
 ]
-
-
-def require(module: str):
-    """`module`, imported; where it is missing, a skip, or under CI a failure."""
-    return importlib.import_module(module) if UNDER_CI else pytest.importorskip(module)
 
 
 def free_port() -> int:
