@@ -60,18 +60,19 @@ def test_the_identity_tells_a_trained_model_from_its_base(tiny_qwen):
 
 def test_answer_questions_caches_only_with_an_identity(cache, monkeypatch, tiny_qwen):
     from knowtune.eval import evaluate as evaluate_mod
-    from knowtune.models import load_model
+    from knowtune.models import Scored, load_model
 
     loaded = load_model(str(tiny_qwen))
     calls = []
 
     def fake(model, tokenizer, prompts, **kwargs):
         calls.append(len(prompts))
-        return ["A1 it is"] * len(prompts)
+        return [Scored("A1 it is", 0.99)] * len(prompts)
 
-    monkeypatch.setattr(evaluate_mod, "generate_batch", fake)
+    monkeypatch.setattr(evaluate_mod, "generate_scored", fake)
     for _ in range(2):
         rows = answer_questions(loaded.model, loaded.tokenizer, QUESTIONS, identity="base")
         answer_questions(loaded.model, loaded.tokenizer, QUESTIONS)  # a fine-tuned model: always asked
     assert calls == [5, 5, 5]
     assert [r["correct"] for r in rows] == [False, True, False, False, False]
+    assert [r["confidence"] for r in rows] == [0.99] * 5  # read back from the cache with the reply

@@ -14,6 +14,11 @@ from .yamlfile import load_yaml
 DEFAULT_MODEL = "smollm2-135m"
 MULTILINGUAL_MODEL = "gemma3-270m"
 
+HEDGE_BELOW = 0.9
+"""Hedge a greedy reply (data.hedge) whose geometric mean token probability is below this (0 turns hedging off).
+Chosen on the dev halves of the bundled fictional and Hainan sets (smollm2-135m, LoRA): at 0.9 it
+hedged 4 % / 25 % of the answerable natural questions and 19 % / 71 % of the unanswerable ones."""
+
 
 @dataclass
 class TrainConfig:

@@ -11,7 +11,8 @@ from ..config import KnowtuneError
 from ..data import ChatPrompt
 from ..data.heldout import read_questions
 from ..data.jsonl import write_jsonl
-from ..models import generate_batch
+from ..data.hedge import HEDGE_BELOW, hedged
+from ..models import generate_scored
 from ..models.answer_cache import cached_answers
 from .normalize import contains_answer
 
@@ -24,9 +25,11 @@ def load_questions(path: str | Path) -> list[dict]:
 def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = False,
                      batch_size: int = 32, max_new_tokens: int = 32, progress=None,
                      system: str | None = None, user_texts: list[str] | None = None,
-                     identity: str | None = None) -> list[dict]:
+                     identity: str | None = None, hedge_below: float = HEDGE_BELOW) -> list[dict]:
     """Greedy replies to each question, scored against its accepted answers.
 
+    Each row keeps the model's confidence in its reply (data.hedge); a reply below `hedge_below`
+    carries the hedge note, as chat and the API give it.
     user_texts: what to send instead of the bare questions (e.g. with retrieved passages).
     identity: the caller's word that `model` is an unchanged model of this identity (a base model):
     its answers are then read from, and kept in, the answer cache (models.answer_cache).
@@ -35,20 +38,25 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
     prompt = ChatPrompt(tokenizer, system)
     prompts = [prompt.ask(t) for t in texts]
 
-    def generate(asked: list[str]) -> list[str]:
-        return generate_batch(model, tokenizer, asked, bf16=bf16, batch_size=batch_size,
-                              max_new_tokens=max_new_tokens, progress=progress)
+    def generate(asked: list[str]) -> list[list]:
+        return [[r.text, r.confidence] for r in generate_scored(
+            model, tokenizer, asked, bf16=bf16, batch_size=batch_size, max_new_tokens=max_new_tokens,
+            progress=progress)]
 
     if identity is None:
         start = time.perf_counter()
-        replies = generate(prompts)
+        scored = generate(prompts)
         seconds = [round((time.perf_counter() - start) / max(len(questions), 1), 4)] * len(prompts)
     else:
-        replies, seconds = cached_answers(prompts, identity, {"bf16": bf16, "max_new_tokens": max_new_tokens},
-                                          generate, progress)
-    return [{"question": q["question"], "reply": r, "correct": contains_answer(r, q["answers"]),
-             "answers": q["answers"], "category": q.get("category", "general"),
-             "seconds": t} for q, r, t in zip(questions, replies, seconds)]
+        scored, seconds = cached_answers(prompts, identity, {"bf16": bf16, "max_new_tokens": max_new_tokens,
+                                                             "scored": True}, generate, progress)
+    rows = []
+    for q, (text, confidence), t in zip(questions, scored, seconds):
+        reply = hedged(text, confidence, hedge_below)
+        rows.append({"question": q["question"], "reply": reply, "correct": contains_answer(reply, q["answers"]),
+                     "answers": q["answers"], "category": q.get("category", "general"), "seconds": t,
+                     "confidence": None if confidence is None else round(confidence, 4)})
+    return rows
 
 
 def summarise(rows: list[dict]) -> dict:

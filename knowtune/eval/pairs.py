@@ -56,7 +56,7 @@ def wrong_answer_pairs(model, tokenizer, samples: list[dict], facts: list[Fact],
     """(pairs, counts): each sample whose greedy reply misses its fact's answers, with that reply as `rejected`."""
     questions = [{"question": s["messages"][0]["content"], "answers": facts[s["fact"]].answers} for s in samples]
     rows = answer_questions(model, tokenizer, questions, bf16=bf16, batch_size=batch_size, progress=progress,
-                            system=system)
+                            system=system, hedge_below=0.0)  # a rejected side is the model's bare reply
     pairs = []
     for sample, row in zip(samples, rows):
         reply = row["reply"].strip()

@@ -50,7 +50,7 @@ def classify_reply(reply: str) -> str:
 
 def hallucination_summary(rows: list[dict]) -> dict:
     """Counts of each kind over replies to unanswerable questions; `rows` carry "kind" and
-    optionally "confidence" (mean token probability of the reply)."""
+    optionally "confidence" (the geometric mean token probability of the reply)."""
     n = len(rows)
     counts = {kind: sum(r["kind"] == kind for r in rows) for kind in (DECLINES, HEDGES, ASSERTS)}
     confident = [r["confidence"] for r in rows if r["kind"] == ASSERTS and r.get("confidence") is not None]

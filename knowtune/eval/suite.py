@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager
 
+from ..data.hedge import HEDGE_BELOW
 from ..data.retrieval import TOP_K, PassageIndex, rag_prompt, retrieve
 from .evaluate import answer_questions, summarise
-from .likelihood import answer_logprobs, mean_probability, perplexity
+from .likelihood import answer_logprobs, perplexity
 from .metrics import overlap_summary, reply_scores, wilson_interval
 from .refusal import classify_reply, hallucination_by, hallucination_summary
 
@@ -48,6 +49,8 @@ class EvalPlan:
     max_new_tokens: int = 32
     perplexity: bool = True
     """Score the gold answers' perplexity (a forward pass per batch; the demo skips it for time)."""
+    hedge_below: float = HEDGE_BELOW
+    """Replies less sure than this carry a hedge note (data.hedge), as chat and the API give them."""
     cache_as: str | None = None
     """The identity (models.answer_cache.model_identity) of the unchanged base model this plan is
     asked of, whose answers are then cached; None for any other model (a fine-tuned one)."""
@@ -83,7 +86,7 @@ def _ask(model, tokenizer, plan: EvalPlan, questions: list[dict], label: str, pr
     with context as advance:
         rows = answer_questions(model, tokenizer, questions, bf16=plan.bf16, batch_size=plan.batch_size,
                                 max_new_tokens=plan.max_new_tokens, progress=advance, system=plan.system,
-                                user_texts=user_texts, identity=plan.cache_as)
+                                user_texts=user_texts, identity=plan.cache_as, hedge_below=plan.hedge_below)
     return rows, time.perf_counter() - start
 
 
@@ -171,11 +174,8 @@ def probe_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress 
 def unanswerable_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
     questions = [{**q, "answers": []} for q in plan.unanswerable]
     rows, seconds = _ask(model, tokenizer, plan, questions, label, progress)
-    logprobs = answer_logprobs(model, tokenizer, [(r["question"], r["reply"]) for r in rows], system=plan.system)
-    for row, lp in zip(rows, logprobs):
-        confidence = mean_probability(lp) if row["reply"].strip() else None
-        row.update(kind=classify_reply(row["reply"]),
-                   confidence=None if confidence is None else round(confidence, 4))
+    for row in rows:
+        row.update(kind=classify_reply(row["reply"]), confidence=row["confidence"] if row["reply"].strip() else None)
         del row["correct"], row["answers"]
     # the row's "kind" is what the reply does (declines, hedges, asserts); the question's is what it asks
     _keep_fields(rows, plan.unanswerable, {"split": "split", "kind": "question_kind"})

@@ -6,6 +6,6 @@ from .presets import PRESETS, cache_root, preset_recipe
 
 __all__ = ["DEFAULT_CHAT_TEMPLATE", "ensure_chat_template", "LoadedModel", "load_model",
            "load_tokenizer", "resolve_model_dir", "stop_token_ids", "PRESETS", "cache_root", "preset_recipe"]
-from .generate import GenerationStats, generate_batch, stream_generate  # noqa: E402
+from .generate import GenerationStats, Scored, generate_batch, generate_scored, stream_generate  # noqa: E402
 
-__all__ += ["GenerationStats", "generate_batch", "stream_generate"]
+__all__ += ["GenerationStats", "Scored", "generate_batch", "generate_scored", "stream_generate"]

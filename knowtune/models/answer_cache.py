@@ -44,9 +44,11 @@ def _cache_file(identity: str, settings: dict) -> Path:
 
 
 def cached_answers(prompts: list[str], identity: str, settings: dict,
-                   generate: Callable[[list[str]], list[str]], progress=None) -> tuple[list[str], list[float]]:
+                   generate: Callable[[list[str]], list], progress=None) -> tuple[list, list[float]]:
     """Replies and seconds per answer for `prompts`: from the cache where this model answered the
-    same rendered prompt with the same `settings` before, else from `generate` (then stored)."""
+    same rendered prompt with the same `settings` before, else from `generate` (then stored). A
+    reply is whatever JSON value `generate` gives (a string, or [text, confidence]); callers whose
+    replies differ in shape differ in `settings`, so they never read each other's entries."""
     path = _cache_file(identity, settings)
     known = _read(path)
     missing = [p for p in dict.fromkeys(prompts) if p not in known]

@@ -67,15 +67,55 @@ def _generating(model, bf16: bool):
     return stack
 
 
-def generate_batch(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 48,
-                   batch_size: int = 16, bf16: bool = False, temperature: float = 0.0,
-                   top_p: float = 1.0, progress=None) -> list[str]:
-    """Completions of already-rendered prompts, in input order."""
+@dataclass(frozen=True)
+class Scored:
+    """A reply and the model's confidence in it: the geometric mean probability of its tokens
+    (end-of-turn included) as greedy decoding chose them; None when sampled."""
+
+    text: str
+    confidence: float | None
+
+
+def _chosen_logprob_recorder(steps: list):
+    """A logits processor that keeps, per step, the log-probability of the token greedy decoding
+    takes (the largest), without changing the scores. transformers can return every step's full
+    scores (output_scores), but for a 49k-262k vocabulary that holds tens of MB per batch to use one
+    number per row."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class ChosenLogprob(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            steps.append((scores.max(dim=-1).values - torch.logsumexp(scores.float(), dim=-1)).float())
+            return scores
+
+    return ChosenLogprob()
+
+
+def _confidences(steps: list, new_tokens, stops: list[int]) -> list[float]:
+    """Each row's geometric mean token probability, over its tokens up to its first stop token."""
     import torch
 
+    logprobs = torch.stack(steps, dim=1)[:, :new_tokens.shape[1]]
+    is_stop = torch.isin(new_tokens, torch.tensor(stops, device=new_tokens.device))
+    # a position counts until (and including) the row's first stop token; pads come after it
+    before_stop = (is_stop.cumsum(dim=1) - is_stop.long()) == 0
+    counted = before_stop.float()
+    means = (logprobs * counted).sum(dim=1) / counted.sum(dim=1).clamp(min=1)
+    return means.exp().tolist()
+
+
+def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 48,
+                    batch_size: int = 16, bf16: bool = False, temperature: float = 0.0,
+                    top_p: float = 1.0, progress=None) -> list[Scored]:
+    """Completions of already-rendered prompts, in input order, with the model's confidence in each
+    (greedy decoding only: a sampled token is not the one the recorded probability belongs to)."""
+    from transformers import LogitsProcessorList
+
     stops = stop_token_ids(tokenizer)
+    greedy = temperature < MIN_TEMPERATURE
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    replies: dict[int, str] = {}
+    replies: dict[int, Scored] = {}
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
@@ -84,18 +124,26 @@ def generate_batch(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
             chunk = order[start:start + batch_size]
             enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
-            sampling = sampling_args(temperature, top_p)
+            steps: list = []
+            recorder = LogitsProcessorList([_chosen_logprob_recorder(steps)] if greedy else [])
             with _generating(model, bf16):
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stops,
-                                     pad_token_id=tokenizer.pad_token_id, **sampling)
+                                     pad_token_id=tokenizer.pad_token_id, logits_processor=recorder,
+                                     **sampling_args(temperature, top_p))
             new = out[:, enc["input_ids"].shape[1]:]
-            for i, row in zip(chunk, new):
-                replies[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+            confidences = _confidences(steps, new, stops) if greedy and steps else [None] * len(chunk)
+            for i, row, confidence in zip(chunk, new, confidences):
+                replies[i] = Scored(tokenizer.decode(row, skip_special_tokens=True).strip(), confidence)
             if progress is not None:
                 progress(len(chunk))
     finally:
         tokenizer.padding_side = old_side
     return [replies[i] for i in range(len(prompts))]
+
+
+def generate_batch(model, tokenizer, prompts: list[str], **kwargs) -> list[str]:
+    """Completions of already-rendered prompts, in input order (generate_scored's keywords)."""
+    return [reply.text for reply in generate_scored(model, tokenizer, prompts, **kwargs)]
 
 
 @dataclass
@@ -106,6 +154,8 @@ class GenerationStats:
     completion_tokens: int = 0
     finish_reason: str | None = None
     """"stop" (an end-of-turn token), "length" (max_new_tokens reached), None (cancelled)."""
+    confidence: float | None = None
+    """The reply's geometric mean token probability (Scored.confidence); None when sampled."""
 
 
 def _cancel_criteria(cancel: threading.Event):
@@ -129,7 +179,7 @@ def stream_generate(model, tokenizer, prompt: str, *, max_new_tokens: int = 256,
     caller that holds a lock around this never leaves a generation running behind it.
     """
     import torch
-    from transformers import TextIteratorStreamer
+    from transformers import LogitsProcessorList, TextIteratorStreamer
 
     if seed is not None:
         torch.manual_seed(seed)
@@ -143,14 +193,19 @@ def stream_generate(model, tokenizer, prompt: str, *, max_new_tokens: int = 256,
     sampling = sampling_args(temperature, top_p)
     cancel = threading.Event()
     errors: list[BaseException] = []
+    steps: list = []
+    recorder = LogitsProcessorList([_chosen_logprob_recorder(steps)] if temperature < MIN_TEMPERATURE else [])
 
     def work():
         try:
             with _generating(model, bf16):
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, streamer=streamer,
                                      eos_token_id=stops, pad_token_id=tokenizer.pad_token_id,
-                                     stopping_criteria=_cancel_criteria(cancel), **sampling)
+                                     stopping_criteria=_cancel_criteria(cancel), logits_processor=recorder,
+                                     **sampling)
             new = out[0, prompt_len:].tolist()
+            if steps:  # of the tokens generated, even when the caller left early
+                stats.confidence = _confidences(steps, out[:, prompt_len:], stops)[0]
             stats.completion_tokens = len(new)
             if new and new[-1] in stops:
                 stats.finish_reason = "stop"

@@ -15,6 +15,7 @@ from typing import Iterator
 
 from ..config.run import Run
 from ..data import ChatPrompt
+from ..data.hedge import HEDGE_BELOW, hedge_note, needs_hedge
 from ..models import GenerationStats, LoadedModel, generate_batch, stream_generate
 from .stop_text import StopText
 
@@ -37,6 +38,8 @@ class Engine:
     bf16: bool = False
     system_prompt: str = ""
     """The run's system message, put before chats that bring none (as in training)."""
+    hedge_below: float = HEDGE_BELOW
+    """A greedy chat reply less sure than this ends with a hedge note (data.hedge); 0: never."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -80,15 +83,19 @@ class Engine:
     def stream(self, messages: list[dict], *, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float = 1.0, seed: int | None = None, stop: tuple[str, ...] = (),
                stats: GenerationStats | None = None) -> Iterator[str]:
-        """The assistant's reply to a conversation, piece by piece (leading blanks dropped)."""
+        """The assistant's reply to a conversation, piece by piece (leading blanks dropped); a greedy
+        reply the model was unsure of ends with the hedge note."""
         sampling = Sampling(max_new_tokens, temperature, top_p, seed, tuple(stop))
-        started = False
+        stats = stats if stats is not None else GenerationStats()
+        said = []
         for piece in self.stream_text(self.prompt(messages), sampling, stats):
-            if not started:
+            if not said:
                 piece = piece.lstrip()
-                started = bool(piece)
             if piece:
+                said.append(piece)
                 yield piece
+        if said and needs_hedge(stats.confidence, self.hedge_below):
+            yield hedge_note("".join(said))
 
     def stream_text(self, prompt: str, sampling: Sampling,
                     stats: GenerationStats | None = None) -> Iterator[str]:

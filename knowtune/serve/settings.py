@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..config import KnowtuneError
+from ..config import HEDGE_BELOW, KnowtuneError
 from ..config.coerce import check_valid, cli_flag
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -30,6 +30,8 @@ class ServeSettings:
     """Requests that may wait while one is generating; more are refused with 429."""
     threads: int | None = None
     """torch CPU threads (None: torch's default). 1 suits tiny models on a busy machine."""
+    hedge_below: float = HEDGE_BELOW
+    """A greedy chat reply less sure than this ends with a note that it may be wrong (data.hedge); 0: never."""
     request_timeout: float = 300.0
     """Seconds a request may take, waiting in the queue included; then it is stopped."""
     insecure: bool = False
@@ -47,6 +49,8 @@ class ServeSettings:
                 least = 0 if f.name in ("max_queue", "port") else 1
                 if value < least:
                     raise ValueError(f"{f.name}: must be at least {least}, got {value}")
+        if not 0.0 <= self.hedge_below <= 1.0:
+            raise ValueError(f"hedge_below: a probability from 0 to 1, got {self.hedge_below}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads: must be at least 1, got {self.threads}")
         if self.port > 65535:
