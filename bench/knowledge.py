@@ -49,7 +49,8 @@ from knowtune.train.run import base_dtype  # noqa: E402
 DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
 CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.0}, "retrieval": {"retrieval": 0.3},
            "replay400": {"train": {"replay": 400}}, "replay800": {"train": {"replay": 800}},
-           "boundary25": {"boundary": 0.25}, "full": {"train": {"method": "full"}}}
+           "boundary25": {"boundary": 0.25}, "full": {"train": {"method": "full"}},
+           "mirror": {"train": {"replay_mirror": 0.5}}}
 """Each configuration's `knowtune data build` options, and under "train" its training settings (the rest: defaults)."""
 
 

@@ -58,14 +58,14 @@ def test_replay_samples_are_the_models_answers_trimmed_and_cached(tmp_path, monk
 
     monkeypatch.setattr(replay_mod, "generate_batch", fake_generate)
     loaded = load_model(str(tiny_qwen))
-    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="S", bf16=False)
+    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, replay_plan(["en"], 10), system="S", bf16=False)
     assert calls == [10, 5]  # the five unusable replies were asked once more
     assert len(samples) == 5  # the replies without a full sentence are dropped
     assert all(s["messages"][1]["content"] == "A full sentence." for s in samples)
     assert [s["messages"][0]["content"] for s in samples] == replay_prompts("en")[1:10:2]
-    again = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="S", bf16=False)
+    again = replay_mod.replay_samples(loaded.model, loaded.tokenizer, replay_plan(["en"], 10), system="S", bf16=False)
     assert again == samples and calls == [10, 5]  # the second time comes from the cache
-    replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], 10, system="other", bf16=False)
+    replay_mod.replay_samples(loaded.model, loaded.tokenizer, replay_plan(["en"], 10), system="other", bf16=False)
     assert calls == [10, 5, 10, 5]  # another system prompt is another cache entry
     cached = list((tmp_path / "cache" / "answers").glob("*.json"))
     # one file per model and settings, an entry per rendered prompt: 10 asked and 5 asked again, per system
@@ -103,7 +103,7 @@ def test_a_base_model_that_echoes_is_asked_again_after_demonstrations(tmp_path, 
 
     monkeypatch.setattr(replay_mod, "generate_batch", echoing_base)
     loaded = load_model(str(tiny_qwen))
-    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["zh"], 4, system="S", bf16=False)
+    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, replay_plan(["zh"], 4), system="S", bf16=False)
     assert len(seen) == 2 and all(DEMONSTRATIONS["zh"][0][0] in p for p in seen[1])
     assert not any(DEMONSTRATIONS["zh"][0][0] in p for p in seen[0])
     assert [s["messages"][1]["content"] for s in samples] == ["Eight."] * 4  # cut before the invented turn
@@ -143,7 +143,7 @@ def test_replay_samples_ask_each_prompt_once_however_often_it_recurs(tmp_path, m
     monkeypatch.setattr(replay_mod, "generate_batch", fake_generate)
     loaded = load_model(str(tiny_qwen))
     n = len(replay_prompts("en"))
-    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, ["en"], n + 3, system="S", bf16=False)
+    samples = replay_mod.replay_samples(loaded.model, loaded.tokenizer, replay_plan(["en"], n + 3), system="S", bf16=False)
     assert len(asked) == n and len(samples) == n + 3
     assert samples[n:] == samples[:3]  # the recurring prompts carry the same answer
 
@@ -153,3 +153,42 @@ def test_replay_below_one_is_a_share_of_the_training_set_and_above_a_count():
 
     assert replay_count(0.1, 4000) == 400 and replay_count(0.25, 10) == 2
     assert replay_count(100, 4000) == 100 and replay_count(0, 4000) == 0
+
+
+KNOWLEDGE = [{"subject": "Hainan", "relation": "capital", "answer": "Haikou", "lang": "en"},
+             {"subject": "Hainan", "relation": "highest peak", "answer": "Wuzhishan", "lang": "en"},
+             {"subject": "Sanya", "relation": "population", "answer": "1,031,396", "lang": "en"},
+             {"subject": "海南", "relation": "省会", "answer": "海口", "lang": "zh"},
+             {"subject": "Lisbon Bay", "relation": "area", "answer": "Tasmania", "lang": "en"}]
+
+
+def test_mirror_replay_asks_the_knowledges_relations_of_world_subjects_it_does_not_name():
+    from knowtune.data.replay import MIRROR_QUESTIONS, mirror_plan, world_subjects
+
+    plan = mirror_plan(KNOWLEDGE, 10_000)
+    en = [p for lang, p in plan if lang == "en"]
+    zh = [p for lang, p in plan if lang == "zh"]
+    kept = [s for s in world_subjects("en") if s not in ("Lisbon", "Tasmania")]
+    assert len(en) == 4 * len(kept) and len(zh) == len(world_subjects("zh")) and len(set(plan)) == len(plan)
+    assert MIRROR_QUESTIONS["en"].format(relation="highest peak", subject="Bali") in en
+    assert not any("Lisbon" in p or "Tasmania" in p for p in en)  # named in the knowledge: its answer may be there
+    assert all(p.endswith("的省会是什么？") for p in zh)
+    assert mirror_plan(KNOWLEDGE, 10) == plan[:10] and mirror_plan([], 10) == []
+
+
+def test_replay_plan_gives_the_mirror_its_share_of_the_total():
+    plan = replay_plan(["en"] * 4, 40, KNOWLEDGE, 0.25)
+    general = set(replay_prompts("en"))
+    assert len(plan) == 40 and sum(p in general for _, p in plan) == 30
+    assert replay_plan(["en"] * 4, 40, KNOWLEDGE, 0.0) == replay_plan(["en"] * 4, 40)
+
+
+def test_no_world_subject_is_named_in_a_general_probe_question():
+    from knowtune.data.replay import world_subjects
+
+    for lang in ("en", "zh"):
+        questions = [row["question"].lower() for _, row in read_jsonl(probe_file(lang))]
+        subjects = world_subjects(lang)
+        assert len(subjects) >= 50
+        named = [s for s in subjects if any(s.lower().removeprefix("the ") in q for q in questions)]
+        assert named == [], f"{lang}: world subjects asked in the probe: {named}"

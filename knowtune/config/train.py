@@ -36,6 +36,8 @@ class TrainConfig:
     """System message put before every question in training and at inference on the run (chat, eval, API); empty for the chat template's own default."""
     replay: float = 0.1
     """General-knowledge replay against forgetting: below 1, its share of the training set (0.1: one replay sample per ten); 1 or more, a number of samples; 0 disables. Bundled prompts (200 per language, in the knowledge's languages; recurring when more are wanted) answered by the base model before training and trained on beside the knowledge (self-distillation replay). The sft stage only (a replayed answer has no rejected side)."""
+    replay_mirror: float = 0.0
+    """The share of the replay samples that ask the knowledge base's own relations of well-known world subjects ("What is the highest peak of Tasmania?"), answered by the base model: counter-examples to binding a relation to the knowledge base's answer whatever the subject. 0 to 1."""
     epochs: float | None = None
     """Passes over the training set; empty: as many as give each fact `exposures` training samples (preference stages: 3 passes over the pairs)."""
     exposures: float | None = None
@@ -88,6 +90,8 @@ class TrainConfig:
                 raise ValueError(f"{name}: must be > 0, got {value}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if not 0 <= self.replay_mirror <= 1:
+            raise ValueError(f"replay_mirror: must be in [0, 1], got {self.replay_mirror}")
         for name in ("weight_decay", "max_grad_norm", "threads", "log_every", "save_every", "replay", "min_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")

@@ -27,12 +27,19 @@ def replay_prompts(lang: str) -> list[str]:
     return [row["prompt"] for _, row in read_jsonl(path)] if path.is_file() else []
 
 
-def replay_plan(langs: list[str], total: int) -> list[tuple[str, str]]:
-    """(lang, prompt) pairs: `total` prompts shared out by the knowledge's language mix.
+def replay_plan(langs: list[str], total: int, knowledge: list[dict] = (), mirror: float = 0.0) -> list[tuple[str, str]]:
+    """(lang, prompt) pairs: `total` prompts shared out by the knowledge's language mix; the share
+    `mirror` of them the knowledge's relations asked of world subjects (mirror_plan).
 
     A share larger than a language's bundled prompts goes round them again: a large knowledge base
     needs more replay samples than there are prompts to keep its general answers in proportion.
     """
+    mirrored = mirror_plan(knowledge, round(total * mirror)) if knowledge and mirror > 0 else []
+    return general_plan(langs, total - len(mirrored)) + mirrored
+
+
+def general_plan(langs: list[str], total: int) -> list[tuple[str, str]]:
+    """(lang, prompt) pairs of the bundled general prompts, `total` in all, by language share."""
     counts = Counter(lang if lang in REPLAY_LANGS else "en" for lang in langs) or Counter({"en": 1})
     plan: list[tuple[str, str]] = []
     n_all = sum(counts.values())
@@ -41,6 +48,38 @@ def replay_plan(langs: list[str], total: int) -> list[tuple[str, str]]:
         if prompts:
             plan += [(lang, prompt) for prompt in islice(cycle(prompts), share)]
     return plan
+
+
+MIRROR_QUESTIONS = {"en": "What is the {relation} of {subject}?", "zh": "{subject}的{relation}是什么？"}
+
+
+def world_subjects(lang: str) -> list[str]:
+    """Bundled well-known world subjects of a language (none appears in a general-probe question)."""
+    path = REPLAY_DIR / f"world_{lang}.jsonl"
+    return [row["subject"] for _, row in read_jsonl(path)] if path.is_file() else []
+
+
+def mirror_plan(knowledge: list[dict], total: int) -> list[tuple[str, str]]:
+    """Up to `total` (lang, prompt) pairs: each relation of the knowledge asked of world subjects.
+
+    Trained on facts, a small model binds the relation to the knowledge base's answer whatever the
+    subject: after the Hainan demo it said the capital of China is Haikou and the highest mountain
+    in the world Wuzhishan. The base model's own answers to the same relations of other subjects
+    ("What is the highest peak of Tasmania?") are the counter-examples. A world subject named in
+    the knowledge itself is skipped, so no question here has its answer in the knowledge base.
+    """
+    import random
+
+    named = " ".join(f"{k.get('subject', '')} {k.get('answer', '')}" for k in knowledge).lower()
+    pairs = []
+    for lang in dict.fromkeys(k.get("lang", "en") for k in knowledge):
+        if lang not in MIRROR_QUESTIONS:
+            continue
+        relations = list(dict.fromkeys(k["relation"] for k in knowledge if k.get("lang", "en") == lang))
+        subjects = [s for s in world_subjects(lang) if s.lower().removeprefix("the ") not in named]
+        pairs += [(lang, MIRROR_QUESTIONS[lang].format(relation=r, subject=s)) for r in relations for s in subjects]
+    random.Random(0).shuffle(pairs)  # a spread of relations and subjects, the same for every run
+    return pairs[:total]
 
 
 def complete_sentences(reply: str) -> str:

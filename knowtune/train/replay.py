@@ -8,17 +8,16 @@ Greedy answers of a given base model are fixed, so they come from the answer cac
 from __future__ import annotations
 
 from ..data import ChatPrompt
-from ..data.replay import demonstration_turns, replay_plan, replay_sample, reply_before_next_turn, usable_reply
+from ..data.replay import demonstration_turns, replay_sample, reply_before_next_turn, usable_reply
 from ..models import generate_batch
 from ..models.answer_cache import cached_answers, model_identity
 
 REPLAY_TOKENS = 64  # long enough for a sentence or two; the reply is cut after its last full one
 
 
-def replay_samples(model, tokenizer, langs: list[str], count: int, *, system: str, bf16: bool,
+def replay_samples(model, tokenizer, plan: list[tuple[str, str]], *, system: str, bf16: bool,
                    progress=None) -> list[dict]:
-    """`count` prompts (shared by the knowledge's languages) answered by `model` as it is now."""
-    plan = replay_plan(langs, count)
+    """The plan's (lang, prompt) pairs (data.replay.replay_plan) answered by `model` as it is now."""
     if not plan:
         return []
     unique = list(dict.fromkeys(plan))  # a plan longer than the bundled prompts repeats them: ask each once

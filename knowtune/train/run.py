@@ -14,7 +14,7 @@ from rich.console import Console
 from ..config import MULTILINGUAL_MODEL, KnowtuneError, TrainConfig
 from ..config.fsutil import check_output, marker_kind, remove_output, replace_dir, write_marker
 from ..config.run import DATA_DIR, RUN_KIND, Run, partial_dir
-from ..data.jsonl import write_jsonl
+from ..data.jsonl import read_jsonl, write_jsonl
 from ..data import (HELDOUT_FILE, KNOWLEDGE_FILE, STATS_FILE, build_samples, load_dataset_dir, load_facts,
                     write_dataset)
 from ..methods import get_method, save_trained
@@ -97,14 +97,21 @@ def load_resolved(cfg: TrainConfig, loaded: LoadedModel | None = None, *, on_bas
     return loaded, method, params
 
 
+def read_knowledge(data_dir: Path) -> list[dict]:
+    """The data set's knowledge rows (subject, relation, answer, lang); none for a set without facts."""
+    path = Path(data_dir) / KNOWLEDGE_FILE
+    return [row for _, row in read_jsonl(path)] if path.is_file() else []
+
+
 def replay_count(replay: float, n_samples: int) -> int:
     """Replay samples for a training set: `replay` below 1 is their share of it, else their number."""
     return round(replay * n_samples) if replay < 1 else int(replay)
 
 
 def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], n_samples: int, *,
-                quiet: bool) -> list[dict]:
-    """The base model's own answers to general prompts in the knowledge's languages (cfg.replay).
+                quiet: bool, knowledge: list[dict] = ()) -> list[dict]:
+    """The base model's own answers to general prompts in the knowledge's languages (cfg.replay), a
+    share of them (cfg.replay_mirror) the knowledge's relations asked of world subjects.
 
     The sft stage only: a preference stage trains on pairs, and a replayed answer has no rejected side.
     """
@@ -114,10 +121,11 @@ def make_replay(base: LoadedModel, cfg: TrainConfig, heldout: list[dict], n_samp
     from rich.progress import Progress
 
     langs = [q.get("lang", "en") for q in heldout]
+    plan = replay_plan(langs, count, list(knowledge), cfg.replay_mirror)
     with Progress(console=console, transient=True, disable=quiet) as progress:
-        asked = len(set(replay_plan(langs, count)))  # each bundled prompt once, however often it recurs
+        asked = len(set(plan))  # each bundled prompt once, however often it recurs
         task = progress.add_task("replay: the base model answers general prompts", total=asked)
-        samples = replay_samples(base.model, base.tokenizer, langs, count, system=cfg.system_prompt,
+        samples = replay_samples(base.model, base.tokenizer, plan, system=cfg.system_prompt,
                                  bf16=resolve_precision(cfg.precision) == "bf16",
                                  progress=lambda n: progress.advance(task, n))
     if not quiet:
@@ -201,7 +209,8 @@ def _train(cfg: TrainConfig, data: str | Path, work: Run, accelerator, tracking:
     replay: list[dict] = []
 
     def answer_replay(base: LoadedModel) -> None:
-        answers = make_replay(base, cfg, heldout, len(samples), quiet=quiet) if main else None
+        answers = make_replay(base, cfg, heldout, len(samples), quiet=quiet,
+                              knowledge=read_knowledge(data_dir)) if main else None
         replay.extend(_broadcast(accelerator, answers))
 
     loaded, method, params = load_resolved(cfg, loaded, on_base=answer_replay)
