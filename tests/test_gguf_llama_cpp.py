@@ -103,7 +103,8 @@ def test_fine_tuned_smollm2_answers_in_llama_cpp_as_in_knowtune(llama_cpp, smoll
     out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "float16")
     questions = trained_questions(hainan_facts_en)
     model, tokenizer = smollm2_run.loaded.model, smollm2_run.loaded.tokenizer
-    knowtune = answer_questions(model, tokenizer, questions, system=smollm2_run.config.system_prompt)
+    knowtune = answer_questions(model, tokenizer, questions, system=smollm2_run.config.system_prompt,
+                                hedge_below=0.0)  # the bare replies: llama.cpp adds no note
     llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False)
     for question, own in zip(questions, knowtune):
         reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
