@@ -19,7 +19,7 @@ def scripted(replies):
     """suite._ask answering each question with the next scripted reply."""
     def ask(model, tokenizer, plan, questions, label, progress, user_texts=None):
         rows = [{"question": q["question"], "reply": reply, "correct": "yes" in reply, "answers": q["answers"],
-                 "category": "general", "seconds": 0.01} for q, reply in zip(questions, replies)]
+                 "category": "general", "seconds": 0.01, "confidence": 0.6} for q, reply in zip(questions, replies)]
         return rows, 0.2
     return ask
 
@@ -29,7 +29,6 @@ def passes_for(monkeypatch, probe_right: int, unanswerable_replies: list[str]) -
     monkeypatch.setattr(suite, "_ask", scripted(["yes"] * probe_right + ["no"] * (len(PROBES) - probe_right)))
     probe = suite.probe_pass(None, None, plan, "probe")
     monkeypatch.setattr(suite, "_ask", scripted(unanswerable_replies))
-    monkeypatch.setattr(suite, "answer_logprobs", lambda model, tok, chats, system=None: [[-0.5]] * len(chats))
     unanswerable = suite.unanswerable_pass(None, None, plan, "unanswerable")
     rows = [{"question": "h?", "reply": "yes", "correct": True, "answers": ["yes"], "category": "general",
              "seconds": 0.01}]
