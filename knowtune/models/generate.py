@@ -107,13 +107,14 @@ def _confidences(steps: list, new_tokens, stops: list[int]) -> list[float]:
 
 def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 48,
                     batch_size: int = 16, bf16: bool = False, temperature: float = 0.0,
-                    top_p: float = 1.0, progress=None) -> list[Scored]:
+                    top_p: float = 1.0, progress=None, score: bool = True) -> list[Scored]:
     """Completions of already-rendered prompts, in input order, with the model's confidence in each
-    (greedy decoding only: a sampled token is not the one the recorded probability belongs to)."""
+    (greedy decoding only: a sampled token is not the one the recorded probability belongs to;
+    `score=False` skips recording it for callers that only want the text)."""
     from transformers import LogitsProcessorList
 
     stops = stop_token_ids(tokenizer)
-    greedy = temperature < MIN_TEMPERATURE
+    scored = score and temperature < MIN_TEMPERATURE
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     replies: dict[int, Scored] = {}
     old_side = tokenizer.padding_side
@@ -125,13 +126,13 @@ def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int
             enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
             steps: list = []
-            recorder = LogitsProcessorList([_chosen_logprob_recorder(steps)] if greedy else [])
+            recorder = LogitsProcessorList([_chosen_logprob_recorder(steps)] if scored else [])
             with _generating(model, bf16):
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stops,
                                      pad_token_id=tokenizer.pad_token_id, logits_processor=recorder,
                                      **sampling_args(temperature, top_p))
             new = out[:, enc["input_ids"].shape[1]:]
-            confidences = _confidences(steps, new, stops) if greedy and steps else [None] * len(chunk)
+            confidences = _confidences(steps, new, stops) if scored and steps else [None] * len(chunk)
             for i, row, confidence in zip(chunk, new, confidences):
                 replies[i] = Scored(tokenizer.decode(row, skip_special_tokens=True).strip(), confidence)
             if progress is not None:
@@ -142,8 +143,8 @@ def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int
 
 
 def generate_batch(model, tokenizer, prompts: list[str], **kwargs) -> list[str]:
-    """Completions of already-rendered prompts, in input order (generate_scored's keywords)."""
-    return [reply.text for reply in generate_scored(model, tokenizer, prompts, **kwargs)]
+    """Completions of already-rendered prompts, in input order (generate_scored's keywords, unscored)."""
+    return [reply.text for reply in generate_scored(model, tokenizer, prompts, score=False, **kwargs)]
 
 
 @dataclass
