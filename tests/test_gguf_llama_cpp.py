@@ -111,3 +111,23 @@ def test_fine_tuned_smollm2_answers_in_llama_cpp_as_in_knowtune(llama_cpp, smoll
                                            temperature=0)["choices"][0]
         assert own["correct"], own
         assert (reply["message"]["content"], reply["finish_reason"]) == (own["reply"], "stop"), question
+
+
+@pytest.mark.slow
+def test_fine_tuned_gemma3_answers_in_llama_cpp_as_in_knowtune(llama_cpp, gemma3_run, hainan_facts_zh, tmp_path):
+    """The Gemma-3-270M base, taught Chinese facts under knowtune's plain "User:/Assistant:" template: llama.cpp
+    gives each trained question knowtune's bare greedy reply (no hedge note), which holds the answer, and stops
+    at the template's end of turn (<eos>). The template's generation prompt ends at "Assistant:", so the reply
+    starts with the space the model writes after it; knowtune strips it."""
+    from knowtune.commands.export import export_command
+
+    out = export_command(gemma3_run.path, tmp_path / "gguf", "gguf", "float16")
+    questions = trained_questions(hainan_facts_zh)
+    model, tokenizer = gemma3_run.loaded.model, gemma3_run.loaded.tokenizer
+    knowtune = answer_questions(model, tokenizer, questions, system=gemma3_run.config.system_prompt, hedge_below=0.0)
+    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False)
+    for question, own in zip(questions, knowtune):
+        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
+                                           temperature=0)["choices"][0]
+        assert own["correct"], own
+        assert (reply["message"]["content"].strip(), reply["finish_reason"]) == (own["reply"], "stop"), question
