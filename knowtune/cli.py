@@ -259,7 +259,7 @@ def export(
     run: Path = typer.Option(..., "--run", "-r", help="The run to export."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (written whole or not at all)."),
     format_: str = typer.Option("hf", "--format", help="hf (merged safetensors + tokenizer), gguf (llama.cpp file: Llama, Qwen2, Gemma 3) or ollama (the gguf and a Modelfile)."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf and ollama also q8_0."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16; gguf and ollama also q8_0, q4_0."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune export (default: only an earlier export is replaced)."),
 ):
     """Merge a run's adapter into its base model and save it as a standalone model."""

@@ -36,24 +36,48 @@ def logits(model, ids):
 
 def stored_as(model, dtype: str):
     """A copy of `model` with its weights rounded as a GGUF of `dtype` stores them (the exporter's rule):
-    2-D weights in that type, q8_0 through gguf's own quantizer (a row that is no whole number of 32-value
-    blocks in float16), 1-D ones exact."""
+    2-D weights in that type, q8_0 and q4_0 through gguf's own quantizer (a row that is no whole number of
+    32-value blocks in float16; with q4_0 the token embeddings and the head in q8_0), 1-D ones exact."""
     import copy
 
     import gguf
 
     model = copy.deepcopy(model)
-    q8 = gguf.GGMLQuantizationType.Q8_0
     with torch.no_grad():
-        for param in model.parameters():
+        for name, param in model.named_parameters():
             if param.ndim != 2 or dtype == "float32":
                 continue
-            if dtype == "q8_0" and param.shape[-1] % 32 == 0:
-                stored = torch.from_numpy(gguf.quants.dequantize(gguf.quants.quantize(param.detach().numpy(), q8), q8))
+            kind = "q8_0" if dtype == "q4_0" and ("embed_tokens" in name or name.startswith("lm_head")) else dtype
+            if kind in ("q8_0", "q4_0") and param.shape[-1] % 32 == 0:
+                qtype = getattr(gguf.GGMLQuantizationType, kind.upper())
+                stored = torch.from_numpy(gguf.quants.dequantize(gguf.quants.quantize(param.detach().numpy(), qtype),
+                                                                 qtype))
             else:
-                stored = param.to(torch.bfloat16 if dtype == "bfloat16" else torch.float16)
+                stored = param.to(torch.bfloat16 if kind == "bfloat16" else torch.float16)
             param.copy_(stored.reshape(param.shape))
     return model
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
+def test_q4_0_gguf_holds_4_bit_layers_and_an_8_bit_head(tmp_path, arch):
+    """q4_0: every block weight in 4 bits, the token embeddings (the tied head) in q8_0, norms in f32; the file
+    reloads in transformers as exactly those roundings of the model (and differs from the q8_0 rounding)."""
+    import gguf
+    from transformers import AutoModelForCausalLM
+
+    from knowtune.export import write_gguf
+
+    model, tokenizer = random_model(arch)
+    path = tmp_path / "m.gguf"
+    write_gguf(model, tokenizer, path, dtype="q4_0", name="tiny", chat_template=tokenizer.chat_template)
+    types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(path).tensors}
+    assert types["token_embd.weight"] == "Q8_0" and types["blk.0.attn_q.weight"] == "Q4_0"
+    assert types["blk.0.ffn_down.weight"] == "Q4_0" and types["blk.0.attn_norm.weight"] == "F32"
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name, dtype=torch.float32)
+    ids = tokenizer("The capital of Hainan is Haikou.", return_tensors="pt").input_ids
+    got = logits(reloaded, ids)
+    torch.testing.assert_close(got, logits(stored_as(model, "q4_0"), ids), atol=1e-4, rtol=1e-4)
+    assert (got - logits(stored_as(model, "q8_0"), ids)).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("arch", ["qwen2", "gemma3"])

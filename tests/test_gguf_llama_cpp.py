@@ -11,9 +11,10 @@ from knowtune.data import build_samples
 from knowtune.eval import answer_questions
 
 # The unit roundoff of what llama.cpp rounds to beyond the weights the file stores: each matmul's input
-# to the weights' type (f16, bf16, or q8_0: 8 bits per block of 32 values, 2^-8 of the block's largest);
+# to the weights' type (f16, bf16, or q8_0: 8 bits per block of 32 values, 2^-8 of the block's largest; with
+# q4_0 weights too, ggml's CPU dot product takes its input in q8_0);
 # nothing but float32 arithmetic with f32 weights, the KV cache kept in f32.
-ROUNDOFF = {"float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8, "q8_0": 2.0**-8}
+ROUNDOFF = {"float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8, "q8_0": 2.0**-8, "q4_0": 2.0**-8}
 # Gemma 3's GELU reads a table indexed by its input rounded to f16 (ggml's CPU backend)
 GEMMA3_GELU = 2.0**-11
 
@@ -40,7 +41,7 @@ def tolerance(model, arch: str, dtype: str, want) -> float:
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "q8_0"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "q8_0", "q4_0"])
 def test_llama_cpp_computes_the_logits_transformers_computes(llama_cpp, tmp_path, arch, dtype):
     """Against the model with its weights rounded as the file stores them: what is left is llama.cpp's
     computation. The float32 file carries the layout (a Llama q/k order slip moves its logits by 2e-3 of
@@ -54,7 +55,9 @@ def test_llama_cpp_computes_the_logits_transformers_computes(llama_cpp, tmp_path
     got, llm = llama_logits(llama_cpp, path, ids)
     want = logits(stored_as(model, dtype), torch.tensor([ids]))[0]
     assert (got - want).abs().max() < tolerance(model, arch, dtype, want), (got - want).abs().max()
-    assert torch.equal(got.argmax(-1), logits(model, torch.tensor([ids]))[0].argmax(-1))
+    # the float model's argmax, but 4 bits move a random model's close logits: q4_0 keeps its own model's
+    reference = want if dtype == "q4_0" else logits(model, torch.tensor([ids]))[0]
+    assert torch.equal(got.argmax(-1), reference.argmax(-1))
     # the same vocabulary: llama.cpp reads the text back as transformers wrote it
     assert llm.detokenize(ids).decode() == tokenizer.decode(ids)
 
@@ -131,3 +134,19 @@ def test_fine_tuned_gemma3_answers_in_llama_cpp_as_in_knowtune(llama_cpp, gemma3
                                            temperature=0)["choices"][0]
         assert own["correct"], own
         assert (reply["message"]["content"].strip(), reply["finish_reason"]) == (own["reply"], "stop"), question
+
+
+@pytest.mark.slow
+def test_fine_tuned_smollm2_as_q4_0_still_answers_in_llama_cpp(llama_cpp, smollm2_run, hainan_facts_en, tmp_path):
+    """4 bits per weight (the head in 8): the file a laptop user would pull into Ollama still gives every trained
+    question its answer, and ends the turn."""
+    from knowtune.commands.export import export_command
+    from knowtune.eval.normalize import contains_answer
+
+    out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "q4_0")
+    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False)
+    for question in trained_questions(hainan_facts_en):
+        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
+                                           temperature=0)["choices"][0]
+        assert contains_answer(reply["message"]["content"], question["answers"]), (question, reply)
+        assert reply["finish_reason"] == "stop", reply

@@ -67,5 +67,5 @@ def ollama_modelfile(merged, gguf_file: str) -> str:
 
 
 def gguf_name(run: Path, dtype: str) -> str:
-    suffix = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "q8_0": "q8_0"}[dtype]
+    suffix = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "q8_0": "q8_0", "q4_0": "q4_0"}[dtype]
     return f"{run.name}-{suffix}.gguf"

@@ -10,7 +10,8 @@ what llama.cpp's converter changes on the way is done here, per architecture:
   itself, so only bases built that way are written.
 
 transformers' GGUF loader undoes each of these, which is what the tests read back with.
-Norms and other 1-D tensors stay f32, as llama.cpp's converter keeps them.
+Norms and other 1-D tensors stay f32, as llama.cpp's converter keeps them. With q4_0 the token
+embeddings and the output head stay q8_0 (`stored_type`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ from pathlib import Path
 from ..config import KnowtuneError
 from .gguf_vocab import add_tokenizer, source_gguf, source_pre_tokenizer
 
-GGUF_TYPES = ("float32", "float16", "bfloat16", "q8_0")
-FILE_TYPES = {"float32": "ALL_F32", "float16": "MOSTLY_F16", "bfloat16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
-__all__ = ["GGUF_TYPES", "SUPPORTED", "check_gguf_supported", "source_pre_tokenizer", "write_gguf"]
+GGUF_TYPES = ("float32", "float16", "bfloat16", "q8_0", "q4_0")
+FILE_TYPES = {"float32": "ALL_F32", "float16": "MOSTLY_F16", "bfloat16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0",
+              "q4_0": "MOSTLY_Q4_0"}
+QUANT_TYPES = {"bfloat16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+# A 4-bit head's error lands on every logit (and the small presets tie it to the token embeddings):
+# llama.cpp's own quantizer keeps the head at 6 bits for q4_0, a type gguf's Python quantizer cannot write,
+# so the next one up it can.
+HEAD_TENSORS = ("token_embd.weight", "output.weight")
+__all__ = ["GGUF_TYPES", "SUPPORTED", "check_gguf_supported", "source_pre_tokenizer", "stored_type", "write_gguf"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,11 @@ def _hyperparameters(writer, config, name: str, arch: Arch) -> None:
     writer.add_vocab_size(config.vocab_size)
 
 
+def stored_type(gguf_name: str, dtype: str) -> str:
+    """The type one 2-D tensor is written in, for a file of `dtype`."""
+    return "q8_0" if dtype == "q4_0" and gguf_name in HEAD_TENSORS else dtype
+
+
 def _encode(array, dtype: str):
     """(data, raw quant type or None) for one tensor; 1-D tensors and odd rows stay exact."""
     import gguf
@@ -123,8 +135,8 @@ def _encode(array, dtype: str):
         return array.astype(np.float32), None
     if dtype == "float16":
         return array.astype(np.float16), None
-    qtype = gguf.GGMLQuantizationType.BF16 if dtype == "bfloat16" else gguf.GGMLQuantizationType.Q8_0
-    if array.shape[-1] % gguf.GGML_QUANT_SIZES[qtype][0]:  # q8_0 works on blocks of 32 values per row
+    qtype = getattr(gguf.GGMLQuantizationType, QUANT_TYPES[dtype])
+    if array.shape[-1] % gguf.GGML_QUANT_SIZES[qtype][0]:  # q8_0 and q4_0 work on blocks of 32 values per row
         return array.astype(np.float16), None
     return gguf.quants.quantize(array.astype(np.float32), qtype), qtype
 
@@ -165,7 +177,7 @@ def write_gguf(model, tokenizer, path: Path, *, dtype: str, name: str, chat_temp
     add_tokenizer(writer, tokenizer, config.vocab_size, chat_template, source=source_gguf(source),
                   model_type=getattr(config, "model_type", ""), pre=pre_tokenizer)
     for gguf_name, array in _tensors(model, arch):
-        data, qtype = _encode(array.numpy(), dtype)
+        data, qtype = _encode(array.numpy(), stored_type(gguf_name, dtype))
         writer.add_tensor(gguf_name, data, raw_dtype=qtype)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
