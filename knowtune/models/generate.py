@@ -2,19 +2,23 @@
 
 Prompts come rendered (data.prompt.ChatPrompt: the one renderer, shared with training).
 
-Batches are left-padded and sorted by prompt length; decoding is greedy unless a
-temperature is given; every batch stops at EOS or the chat format's end-of-turn token.
+Batches are left-padded and sorted by prompt length; decoding is greedy (models.greedy: finished
+rows leave the batch) unless a temperature is given; every row stops at EOS or the chat format's
+end-of-turn token. Adapters are merged into the weights while a model generates (models.merged).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from dataclasses import dataclass
 from typing import Iterator
 
 from .allocator import mapping_allowed
+from .greedy import greedy_decode
 from .load import stop_token_ids
+from .merged import adapters_merged
 
 MIN_TEMPERATURE = 1e-2
 """Below this, sampling is greedy decoding: its limit as the temperature goes to 0, and
@@ -58,11 +62,13 @@ def contiguous_head_input(model):
 
 
 def _generating(model, bf16: bool):
-    """Everything generation runs inside: no autograd, the compute dtype, the allocator, the head fix."""
+    """Everything generation runs inside: no autograd, the compute dtype, the allocator, the head fix,
+    the adapters merged."""
     import torch
 
     stack = contextlib.ExitStack()
-    for ctx in (torch.inference_mode(), _autocast(model, bf16), mapping_allowed(), contiguous_head_input(model)):
+    for ctx in (torch.inference_mode(), _autocast(model, bf16), mapping_allowed(), contiguous_head_input(model),
+                adapters_merged(model)):
         stack.enter_context(ctx)
     return stack
 
@@ -110,11 +116,7 @@ def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int
                     top_p: float = 1.0, progress=None, score: bool = True) -> list[Scored]:
     """Completions of already-rendered prompts, in input order, with the model's confidence in each
     (greedy decoding only: a sampled token is not the one the recorded probability belongs to;
-    `score=False` skips recording it for callers that only want the text)."""
-    from transformers import LogitsProcessorList
-
-    stops = stop_token_ids(tokenizer)
-    scored = score and temperature < MIN_TEMPERATURE
+    `score=False` leaves it out for callers that only want the text)."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     replies: dict[int, Scored] = {}
     old_side = tokenizer.padding_side
@@ -125,21 +127,26 @@ def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int
             chunk = order[start:start + batch_size]
             enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
-            steps: list = []
-            recorder = LogitsProcessorList([_chosen_logprob_recorder(steps)] if scored else [])
             with _generating(model, bf16):
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stops,
-                                     pad_token_id=tokenizer.pad_token_id, logits_processor=recorder,
-                                     **sampling_args(temperature, top_p))
-            new = out[:, enc["input_ids"].shape[1]:]
-            confidences = _confidences(steps, new, stops) if scored and steps else [None] * len(chunk)
-            for i, row, confidence in zip(chunk, new, confidences):
-                replies[i] = Scored(tokenizer.decode(row, skip_special_tokens=True).strip(), confidence)
+                if temperature < MIN_TEMPERATURE:
+                    rows = greedy_decode(model, enc["input_ids"], enc["attention_mask"],
+                                         max_new_tokens=max_new_tokens, stops=stop_token_ids(tokenizer))
+                    scored = [(r.tokens, math.exp(r.mean_logprob) if score else None) for r in rows]
+                else:
+                    scored = _sampled(model, tokenizer, enc, max_new_tokens, temperature, top_p)
+            for i, (tokens, confidence) in zip(chunk, scored):
+                replies[i] = Scored(tokenizer.decode(tokens, skip_special_tokens=True).strip(), confidence)
             if progress is not None:
                 progress(len(chunk))
     finally:
         tokenizer.padding_side = old_side
     return [replies[i] for i in range(len(prompts))]
+
+
+def _sampled(model, tokenizer, enc, max_new_tokens: int, temperature: float, top_p: float) -> list[tuple]:
+    out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stop_token_ids(tokenizer),
+                         pad_token_id=tokenizer.pad_token_id, **sampling_args(temperature, top_p))
+    return [(row.tolist(), None) for row in out[:, enc["input_ids"].shape[1]:]]
 
 
 def generate_batch(model, tokenizer, prompts: list[str], **kwargs) -> list[str]:
