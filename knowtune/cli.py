@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from .config import HEDGE_BELOW, KnowtuneError
+from .config import ANSWER_BATCH, HEDGE_BELOW, KnowtuneError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Teach a small language model your knowledge base by fine-tuning, and prove it learned.")
@@ -136,7 +136,7 @@ def eval_(
     hallucination: bool = typer.Option(True, "--hallucination/--no-hallucination", help="Ask questions the knowledge base cannot answer and count confident answers."),
     unanswerable: Optional[Path] = typer.Option(None, help='Unanswerable questions JSONL, {"question": str} per line (default: the bundled Hainan set when the knowledge is about Hainan).'),
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge base to retrieve from: a run, a built dataset or facts JSONL (default: the run's own)."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Questions answered per batch."),
+    batch_size: int = typer.Option(ANSWER_BATCH, "--batch-size", help="Questions answered per batch."),
     hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help="Add a note that it may be wrong to a reply the model is less sure of than this (geometric mean token probability, greedy decoding only); 0: never."),
     out: Optional[Path] = typer.Option(None, help="Where to write answers, metrics and reports (default RUN/eval)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune evaluation (default: only an earlier evaluation is replaced)."),

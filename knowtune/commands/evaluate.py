@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ..config import HEDGE_BELOW, KnowtuneError, TrainConfig
+from ..config import ANSWER_BATCH, HEDGE_BELOW, KnowtuneError, TrainConfig
 from ..config.fsutil import atomic_dir, check_output
 from ..config.run import Run
 from ..data import HELDOUT_FILE
@@ -41,7 +41,7 @@ class EvalOptions:
     hallucination: bool = True
     unanswerable: Path | None = None
     kb: Path | None = None
-    batch_size: int = 32
+    batch_size: int = ANSWER_BATCH
     hedge_below: float = HEDGE_BELOW
     overwrite: bool = False
 

@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ..config import KnowtuneError
+from ..config import ANSWER_BATCH, KnowtuneError
 from ..data import ChatPrompt
 from ..data.heldout import read_questions
 from ..data.jsonl import write_jsonl
@@ -23,7 +23,7 @@ def load_questions(path: str | Path) -> list[dict]:
 
 
 def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = False,
-                     batch_size: int = 32, max_new_tokens: int = 32, progress=None,
+                     batch_size: int = ANSWER_BATCH, max_new_tokens: int = 32, progress=None,
                      system: str | None = None, user_texts: list[str] | None = None,
                      identity: str | None = None, hedge_below: float = HEDGE_BELOW) -> list[dict]:
     """Greedy replies to each question, scored against its accepted answers.

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager
 
+from ..config import ANSWER_BATCH
 from ..data.hedge import HEDGE_BELOW
 from ..data.retrieval import TOP_K, PassageIndex, rag_prompt, retrieve
 from .evaluate import answer_questions, summarise
@@ -45,7 +46,7 @@ class EvalPlan:
     probes: list[dict] = field(default_factory=list)
     unanswerable: list[dict] = field(default_factory=list)
     bf16: bool = False
-    batch_size: int = 32
+    batch_size: int = ANSWER_BATCH
     max_new_tokens: int = 32
     perplexity: bool = True
     """Score the gold answers' perplexity (a forward pass per batch; the demo skips it for time)."""

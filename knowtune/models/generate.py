@@ -123,30 +123,33 @@ def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     try:
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(device)
-            with _generating(model, bf16):
-                if temperature < MIN_TEMPERATURE:
-                    rows = greedy_decode(model, enc["input_ids"], enc["attention_mask"],
-                                         max_new_tokens=max_new_tokens, stops=stop_token_ids(tokenizer))
-                    scored = [(r.tokens, math.exp(r.mean_logprob) if score else None) for r in rows]
-                else:
-                    scored = _sampled(model, tokenizer, enc, max_new_tokens, temperature, top_p)
-            for i, (tokens, confidence) in zip(chunk, scored):
-                replies[i] = Scored(tokenizer.decode(tokens, skip_special_tokens=True).strip(), confidence)
-            if progress is not None:
-                progress(len(chunk))
+        with _generating(model, bf16):  # entered once: adapters are merged once for all the batches
+            for start in range(0, len(order), batch_size):
+                chunk = order[start:start + batch_size]
+                enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
+                                add_special_tokens=False).to(device)
+                for i, scored in zip(chunk, _decode(model, tokenizer, enc, max_new_tokens, temperature, top_p, score)):
+                    replies[i] = scored
+                if progress is not None:
+                    progress(len(chunk))
     finally:
         tokenizer.padding_side = old_side
     return [replies[i] for i in range(len(prompts))]
 
 
-def _sampled(model, tokenizer, enc, max_new_tokens: int, temperature: float, top_p: float) -> list[tuple]:
-    out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stop_token_ids(tokenizer),
-                         pad_token_id=tokenizer.pad_token_id, **sampling_args(temperature, top_p))
-    return [(row.tolist(), None) for row in out[:, enc["input_ids"].shape[1]:]]
+def _decode(model, tokenizer, enc, max_new_tokens: int, temperature: float, top_p: float,
+            score: bool) -> list[Scored]:
+    """One left-padded batch's replies: greedy (finished rows leave) or sampled by transformers."""
+    stops = stop_token_ids(tokenizer)
+    if temperature < MIN_TEMPERATURE:
+        rows = greedy_decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=max_new_tokens,
+                             stops=stops)
+        decoded = [(r.tokens, math.exp(r.mean_logprob) if score else None) for r in rows]
+    else:
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stops,
+                             pad_token_id=tokenizer.pad_token_id, **sampling_args(temperature, top_p))
+        decoded = [(row.tolist(), None) for row in out[:, enc["input_ids"].shape[1]:]]
+    return [Scored(tokenizer.decode(tokens, skip_special_tokens=True).strip(), c) for tokens, c in decoded]
 
 
 def generate_batch(model, tokenizer, prompts: list[str], **kwargs) -> list[str]:

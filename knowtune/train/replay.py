@@ -7,6 +7,7 @@ Greedy answers of a given base model are fixed, so they come from the answer cac
 
 from __future__ import annotations
 
+from ..config import ANSWER_BATCH
 from ..data import ChatPrompt
 from ..data.replay import demonstration_turns, replay_sample, reply_before_next_turn, usable_reply
 from ..models import generate_batch
@@ -54,7 +55,7 @@ def _answer(model, tokenizer, identity: str, earlier: list[list[dict]], prompts:
     rendered = [prompt.render([*turns, {"role": "user", "content": p}]) for turns, p in zip(earlier, prompts)]
 
     def generate(asked: list[str]) -> list[str]:
-        return generate_batch(model, tokenizer, asked, max_new_tokens=REPLAY_TOKENS, batch_size=32, bf16=bf16,
+        return generate_batch(model, tokenizer, asked, max_new_tokens=REPLAY_TOKENS, batch_size=ANSWER_BATCH, bf16=bf16,
                               progress=progress)
 
     return cached_answers(rendered, identity, {"bf16": bf16, "max_new_tokens": REPLAY_TOKENS}, generate,
