@@ -106,16 +106,27 @@ def trained(request, tmp_path_factory):
 
 
 def record_asked(model, monkeypatch) -> list:
-    """Every prompt handed to model.generate: (its token ids without padding, the ids it stops on)."""
+    """Every prompt handed to generation, greedy (models.greedy) or transformers' generate (streaming,
+    sampling): (its token ids without padding, the ids it stops on)."""
+    import knowtune.models.generate as generation
+
     calls = []
-    real = model.generate
+    real_generate, real_greedy = model.generate, generation.greedy_decode
+
+    def record(input_ids, attention_mask, stops):
+        for row, mask in zip(input_ids.tolist(), attention_mask.tolist()):
+            calls.append(([t for t, keep in zip(row, mask) if keep], list(stops)))
 
     def generate(*args, **kwargs):
-        for row, mask in zip(kwargs["input_ids"].tolist(), kwargs["attention_mask"].tolist()):
-            calls.append(([t for t, keep in zip(row, mask) if keep], list(kwargs["eos_token_id"])))
-        return real(*args, **kwargs)
+        record(kwargs["input_ids"], kwargs["attention_mask"], kwargs["eos_token_id"])
+        return real_generate(*args, **kwargs)
+
+    def greedy(model, input_ids, attention_mask, **kwargs):
+        record(input_ids, attention_mask, kwargs["stops"])
+        return real_greedy(model, input_ids, attention_mask, **kwargs)
 
     monkeypatch.setattr(model, "generate", generate)
+    monkeypatch.setattr(generation, "greedy_decode", greedy)
     return calls
 
 
