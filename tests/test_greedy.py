@@ -108,6 +108,20 @@ def test_adapters_merged_while_answering_change_no_weight(kind):
     assert not any(getattr(m, "merged_adapters", None) for m in model.modules())
 
 
+def test_a_model_that_only_answers_is_merged_once_for_good():
+    from knowtune.models.merged import merged_for_good
+
+    model, tokenizer = adapted("lora")
+    ids = tokenizer("The capital of Hainan is Haikou.", return_tensors="pt").input_ids
+    with torch.inference_mode():
+        unmerged = model(input_ids=ids).logits
+        merged = merged_for_good(model)
+        torch.testing.assert_close(merged(input_ids=ids).logits, unmerged, atol=1e-5, rtol=1e-5)
+    assert not hasattr(merged, "peft_config")
+    prompt, _ = adapted("prompt")
+    assert merged_for_good(prompt) is prompt  # virtual tokens cannot be merged: kept as it is
+
+
 def test_what_cannot_merge_answers_unmerged():
     from knowtune.models.merged import adapters_merged, can_merge
 

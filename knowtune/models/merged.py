@@ -48,3 +48,9 @@ def adapters_merged(model):
 
 def _merged(model) -> bool:
     return any(getattr(module, "merged_adapters", None) for module in model.modules())
+
+
+def merged_for_good(model):
+    """For a model that only answers from now on (the one a server or chat holds): its adapters merged
+    into its weights once and peft's wrapper dropped, rather than merged again for every request."""
+    return model.merge_and_unload() if can_merge(model) else model

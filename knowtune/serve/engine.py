@@ -17,6 +17,7 @@ from ..config.run import Run
 from ..data import ChatPrompt
 from ..data.hedge import HEDGE_BELOW, hedge_note, needs_hedge
 from ..models import GenerationStats, LoadedModel, generate_batch, stream_generate
+from ..models.merged import merged_for_good
 from .stop_text import StopText
 
 
@@ -50,6 +51,7 @@ class Engine:
         run = run if isinstance(run, Run) else Run.open(run)
         system_prompt = run.system_prompt  # a broken config.yaml fails before the weights load
         loaded, _meta = load_run(run, **load)
+        loaded.model = merged_for_good(loaded.model)  # serving only answers: merge once, not per request
         return cls(loaded=loaded, name=run.name, bf16=fast_bf16_available(), system_prompt=system_prompt)
 
     @classmethod
