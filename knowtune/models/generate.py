@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .allocator import mapping_allowed
-from .greedy import greedy_decode
+from .greedy import chosen_logprobs, greedy_decode
 from .load import stop_token_ids
 from .merged import adapters_merged
 
@@ -87,12 +87,11 @@ def _chosen_logprob_recorder(steps: list):
     takes (the largest), without changing the scores. transformers can return every step's full
     scores (output_scores), but for a 49k-262k vocabulary that holds tens of MB per batch to use one
     number per row."""
-    import torch
     from transformers import LogitsProcessor
 
     class ChosenLogprob(LogitsProcessor):
         def __call__(self, input_ids, scores):
-            steps.append((scores.max(dim=-1).values - torch.logsumexp(scores.float(), dim=-1)).float())
+            steps.append(chosen_logprobs(scores))
             return scores
 
     return ChosenLogprob()

@@ -28,6 +28,14 @@ def _positions(mask):
     return (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
 
 
+def chosen_logprobs(logits):
+    """Each row's log-probability of the token greedy decoding takes (its largest logit), in float32."""
+    import torch
+
+    logits = logits.float()
+    return logits.max(-1).values - torch.logsumexp(logits, dim=-1)
+
+
 def greedy_decode(model, input_ids, attention_mask, *, max_new_tokens: int, stops: list[int]) -> list[Decoded]:
     """The greedy continuation of each (left-padded) row, run inside the caller's no-grad context."""
     import torch
@@ -42,7 +50,7 @@ def greedy_decode(model, input_ids, attention_mask, *, max_new_tokens: int, stop
     logits = out.logits[:, -1].float()
     for step in range(max_new_tokens):
         chosen = logits.argmax(-1)
-        logprobs = (logits.max(-1).values - torch.logsumexp(logits, dim=-1)).tolist()
+        logprobs = chosen_logprobs(logits).tolist()
         for row, token, logprob in zip(rows.tolist(), chosen.tolist(), logprobs):
             tokens[row].append(token)
             logprob_sums[row] += logprob
