@@ -79,7 +79,7 @@ def pad_batch(features: list[dict], pad_id: int, *, multiple: int = 1) -> dict:
         input_ids[row, :n] = torch.tensor(f["input_ids"])
         labels[row, :n] = torch.tensor(f["labels"])
         attention[row, :n] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention, **soft_targets(features)}
 
 
 def shared_prefix_length(features: list[dict]) -> int:
@@ -138,4 +138,34 @@ def pack_batch(features: list[dict], pad_id: int, *, multiple: int = 1, share_pr
              "position_ids": torch.tensor([positions]), "cu_seq_lens": torch.tensor(bounds, dtype=torch.int32)}
     if prefix:
         batch["shared_prefix"] = torch.tensor(prefix)
-    return batch
+    return {**batch, **soft_targets(features)}
+
+
+def answer_positions(labels: list[int]) -> list[int]:
+    """The positions a sample is trained to predict, in the order the loss reads them (the first
+    token is never one: nothing precedes it)."""
+    return [i for i, label in enumerate(labels) if i > 0 and label != IGNORE]
+
+
+def soft_targets(features: list[dict]) -> dict:
+    """The batch's target distributions, where a sample carries one (train.distill): `soft_ids` and
+    `soft_weights` [answer tokens, k], row by row in the order the loss reads the answer tokens
+    (sample by sample, position by position; padded and packed batches alike). A sample without
+    them is taught its label alone (weight 1). Empty when no sample of the batch has them.
+    """
+    import torch
+
+    if not any("soft_ids" in f for f in features):
+        return {}
+    k = max(len(f["soft_ids"][0]) for f in features if f.get("soft_ids"))
+    ids, weights = [], []
+    for f in features:
+        labels = [f["labels"][i] for i in answer_positions(f["labels"])]
+        mine = f.get("soft_ids") or [[label] for label in labels]
+        mine_w = f.get("soft_weights") or [[1.0] for _ in labels]
+        if len(mine) != len(labels):
+            raise ValueError(f"soft targets for {len(mine)} answer tokens, the sample has {len(labels)}")
+        ids += [row + [0] * (k - len(row)) for row in mine]
+        weights += [row + [0.0] * (k - len(row)) for row in mine_w]
+    return {"soft_ids": torch.tensor(ids, dtype=torch.long).view(-1, k),
+            "soft_weights": torch.tensor(weights, dtype=torch.float32).view(-1, k)}

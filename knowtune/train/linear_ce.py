@@ -40,14 +40,15 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, ignore_index, softcap):
+    def forward(ctx, hidden, weight, targets, ignore_index, softcap, weights=None):
         dtype = compute_dtype(hidden)
         acc = torch.promote_types(dtype, torch.float32)  # softmax sums in float32 at least
         n, vocab = hidden.shape[0], weight.shape[0]
         width = max(1, min(vocab, CHUNK_ELEMENTS // max(n, 1)))
         keep = [] if n * vocab <= KEEP_ELEMENTS else None
-        valid = targets != ignore_index
-        safe = torch.where(valid, targets, 0)
+        targets, weights = _as_weighted(targets, weights)
+        valid = targets[:, 0] != ignore_index
+        safe = torch.where(valid[:, None], targets, 0)
         h = hidden.to(dtype)
         running_max = hidden.new_full((n,), float("-inf"), dtype=acc)
         running_sum = hidden.new_zeros((n,), dtype=acc)
@@ -57,19 +58,19 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             if keep is not None:
                 keep.append(raw)
             logits = _capped(raw.to(acc), softcap) if softcap else raw
-            picked += _at_targets(logits, safe, start).to(acc)
+            picked += _at_targets(logits, safe, weights, start).to(acc)
             new_max = torch.maximum(running_max, logits.amax(dim=1).to(acc))
             running_sum = running_sum * torch.exp(running_max - new_max) + \
                 torch.sub(logits, new_max[:, None]).exp_().sum(dim=1)
             running_max = new_max
         lse = running_max + torch.log(running_sum)
-        ctx.save_for_backward(hidden, weight, lse, safe, valid, *(keep or []))
+        ctx.save_for_backward(hidden, weight, lse, safe, weights, valid, *(keep or []))
         ctx.dtype, ctx.acc, ctx.width, ctx.softcap = dtype, acc, width, softcap
         return ((lse - picked) * valid).sum()
 
     @staticmethod
     def backward(ctx, grad_out):
-        hidden, weight, lse, safe, valid, *kept = ctx.saved_tensors
+        hidden, weight, lse, safe, weights, valid, *kept = ctx.saved_tensors
         dtype, acc, width, softcap = ctx.dtype, ctx.acc, ctx.width, ctx.softcap
         h = hidden.to(dtype)
         scale = (valid * grad_out).to(acc)[:, None]
@@ -81,43 +82,58 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             tanh = torch.tanh(raw.to(acc) / softcap) if softcap else None
             logits = tanh * softcap if softcap else raw
             grad = torch.sub(logits, lse[:, None]).exp_()  # softmax in float32 (promoted), in place
-            grad.scatter_add_(1, *_one_hot_at(safe, start, grad))  # minus the one-hot of the target
+            grad.scatter_add_(1, *_one_hot_at(safe, weights, start, grad))  # minus the target distribution
             if softcap:
                 grad.mul_(1 - tanh * tanh)
             grad = torch.mul(grad, scale, out=torch.empty(grad.shape, dtype=dtype, device=grad.device))
             grad_hidden += grad @ w
             if grad_weight is not None:
                 grad_weight[start:start + width] = (grad.t() @ h).to(weight.dtype)
-        return grad_hidden.to(hidden.dtype), grad_weight, None, None, None
+        return grad_hidden.to(hidden.dtype), grad_weight, None, None, None, None
 
 
 def _capped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
     return torch.tanh(logits / softcap) * softcap if softcap else logits
 
 
+def _as_weighted(targets: torch.Tensor, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets as [rows, k] token ids with [rows, k] weights: a hard target is one id of weight 1."""
+    if targets.dim() == 1:
+        return targets[:, None], torch.ones(targets.shape[0], 1, dtype=torch.float32, device=targets.device)
+    return targets, weights.to(torch.promote_types(weights.dtype, torch.float32))
+
+
 def _in_chunk(safe: torch.Tensor, start: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(whether each row's target falls in this chunk, its column there, clamped into range)."""
+    """(whether each row's targets fall in this chunk, their columns there, clamped into range)."""
     inside = (safe >= start) & (safe < start + width)
-    return inside, (safe - start).clamp(0, width - 1)[:, None]
+    return inside, (safe - start).clamp(0, width - 1)
 
 
-def _one_hot_at(safe: torch.Tensor, start: int, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(columns, values) for scatter_add_: -1 at each row's target where it falls in this chunk.
+def _one_hot_at(safe: torch.Tensor, weights: torch.Tensor, start: int,
+                grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(columns, values) for scatter_add_: minus each target's weight where it falls in this chunk.
 
     A scatter rather than indexing with a mask: the mask's nonzero() would make a GPU wait
     for the host once per chunk.
     """
     inside, column = _in_chunk(safe, start, grad.shape[1])
-    return column, -inside.to(grad.dtype)[:, None]
+    return column, -(inside * weights).to(grad.dtype)
 
 
-def _at_targets(logits: torch.Tensor, safe: torch.Tensor, start: int) -> torch.Tensor:
-    """Each row's target logit where the target falls in this chunk, else 0."""
+def _at_targets(logits: torch.Tensor, safe: torch.Tensor, weights: torch.Tensor, start: int) -> torch.Tensor:
+    """Each row's weighted sum of its targets' logits that fall in this chunk (0 where none does)."""
     inside, column = _in_chunk(safe, start, logits.shape[1])
-    return torch.where(inside, logits.gather(1, column).squeeze(1), 0.0)
+    return (torch.where(inside, logits.gather(1, column), 0.0) * weights).sum(dim=1)
 
 
 def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
-                             ignore_index: int = -100, softcap: float | None = None) -> torch.Tensor:
-    """sum over rows of cross_entropy(softcap(hidden @ weight.T), targets), rows with ignore_index left out."""
-    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, ignore_index, softcap)
+                             ignore_index: int = -100, softcap: float | None = None,
+                             weights: torch.Tensor | None = None) -> torch.Tensor:
+    """sum over rows of cross_entropy(softcap(hidden @ weight.T), targets), rows with ignore_index left out.
+
+    `targets` [rows] are hard labels; [rows, k] with `weights` [rows, k] (each valid row summing
+    to 1) a distribution over k tokens per row (the loss is then cross-entropy to it: log-sum-exp
+    minus the weighted target logits; its gradient softmax minus the weights). A row whose first
+    target is ignore_index is left out.
+    """
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, ignore_index, softcap, weights)

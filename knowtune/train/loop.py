@@ -21,6 +21,7 @@ from ..data import IGNORE, ChatPrompt, length_grouped_batches, pack_batch, pad_b
 from ..methods.optim import adamw
 from .attention import attention_for
 from .checkpoint import latest_checkpoint, load_checkpoint
+from .distill import add_soft_targets, replay_indices
 from ..config.hardware import default_threads, resolve_precision
 from .hardware import make_accelerator
 from .loss import CausalLMLoss
@@ -110,6 +111,9 @@ def train_model(model, tokenizer, samples: list[dict], cfg: TrainConfig, method,
     if cfg.stage in REFERENCE_STAGES:  # before a resumed run's weights are loaded: the start is the reference
         add_reference(accelerator.unwrap_model(t.wrapper).model, features, tokenizer.pad_token_id,
                       fast=not method.uses_model_forward, autocast=accelerator.autocast, batch_size=cfg.batch_size)
+    if not preference and cfg.replay_topk > 1:  # before a resumed run's weights are loaded: the start is the teacher
+        add_soft_targets(accelerator.unwrap_model(t.wrapper).model, features, replay_indices(samples), cfg.replay_topk,
+                         tokenizer.pad_token_id, autocast=accelerator.autocast, batch_size=cfg.batch_size)
     resumed = resume_from_checkpoint(t) if resume and checkpoint_dir else False
     stream = micro_batches(plan, features, tokenizer.pad_token_id, skip=(t.first_step - 1) * cfg.grad_accum,
                            collate=collate_pairs if preference else None)

@@ -23,11 +23,21 @@ ROW_MULTIPLE = 32  # answer rows padded up to a multiple: fewer distinct matmul 
 CHUNK_ELEMENTS = 32 * 1024 * 1024  # logits elements per chunk of the head
 
 
-def _head_ce_sum(head, hidden, targets, softcap):
+def _head_ce_sum(head, hidden, targets, softcap, weights=None):
     logits = head(hidden).float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
-    return F.cross_entropy(logits, targets, reduction="sum")
+    return _ce_sum(logits, targets, weights)
+
+
+def _ce_sum(logits, targets, weights=None):
+    """Summed cross-entropy to hard targets [rows], or to k weighted targets [rows, k] (rows whose
+    first target is IGNORE left out)."""
+    if weights is None:
+        return F.cross_entropy(logits, targets, ignore_index=IGNORE, reduction="sum")
+    valid = targets[:, 0] != IGNORE
+    log_probs = torch.log_softmax(logits[valid], dim=-1)
+    return -(log_probs.gather(1, targets[valid]) * weights[valid]).sum()
 
 
 def _attention_inputs(attention_mask, position_ids, cu_seq_lens, shared_prefix) -> dict:
@@ -57,8 +67,11 @@ class CausalLMLoss(torch.nn.Module):
         self.fast = fast
         self.sharded = sharded
 
-    def forward(self, input_ids, attention_mask, labels, position_ids=None, cu_seq_lens=None, shared_prefix=None):
-        """A packed row (data.pack_batch) brings position_ids, cu_seq_lens and maybe shared_prefix; fast path only."""
+    def forward(self, input_ids, attention_mask, labels, position_ids=None, cu_seq_lens=None, shared_prefix=None,
+                soft_ids=None, soft_weights=None):
+        """A packed row (data.pack_batch) brings position_ids, cu_seq_lens and maybe shared_prefix; fast path only.
+        soft_ids / soft_weights: a distribution to learn at each answer token instead of its label
+        (data.collate.soft_targets)."""
         targets = labels[:, 1:]
         mask = targets != IGNORE
         n_tokens = mask.sum()
@@ -67,26 +80,30 @@ class CausalLMLoss(torch.nn.Module):
                 raise ValueError("packed rows need the fast path (the model's own forward adds virtual tokens)")
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
             logits = logits[:, -targets.shape[1] - 1:-1].float()  # virtual tokens are prepended
-            return F.cross_entropy(logits[mask], targets[mask], reduction="sum"), n_tokens
+            wanted = targets[mask] if soft_ids is None else soft_ids
+            return _ce_sum(logits[mask], wanted, soft_weights), n_tokens
         base = base_model(self.model)
         hidden = base.get_decoder()(input_ids=input_ids, use_cache=False,
                                     **_attention_inputs(attention_mask, position_ids, cu_seq_lens,
                                                                         shared_prefix)).last_hidden_state
         hidden = hidden[:, :-1][mask]
-        wanted = targets[mask]
+        wanted, weights = (targets[mask], None) if soft_ids is None else (soft_ids, soft_weights)
         extra = -hidden.shape[0] % ROW_MULTIPLE  # padded rows are zeros with an ignored target
         hidden = torch.cat([hidden, hidden.new_zeros(extra, hidden.shape[1])])
-        wanted = torch.cat([wanted, wanted.new_full((extra,), IGNORE)])
+        wanted = torch.cat([wanted, wanted.new_full((extra, *wanted.shape[1:]), IGNORE)])
+        if weights is not None:
+            weights = torch.cat([weights, weights.new_zeros(extra, weights.shape[1])])
         head = base.get_output_embeddings()
         softcap = getattr(base.config, "final_logit_softcapping", None)
         if not self.sharded and isinstance(head, torch.nn.Linear) and head.bias is None:
             return linear_cross_entropy_sum(hidden, head.weight, wanted, ignore_index=IGNORE,
-                                            softcap=softcap), n_tokens
+                                            softcap=softcap, weights=weights), n_tokens
         rows = max(1, CHUNK_ELEMENTS // head.weight.shape[0])
         if hidden.shape[0] <= rows:
-            return _head_ce_sum(head, hidden, wanted, softcap), n_tokens
+            return _head_ce_sum(head, hidden, wanted, softcap, weights), n_tokens
         total = hidden.new_zeros((), dtype=torch.float32)
         for start in range(0, hidden.shape[0], rows):
-            total = total + checkpoint(_head_ce_sum, head, hidden[start:start + rows],
-                                       wanted[start:start + rows], softcap, use_reentrant=False)
+            chunk = slice(start, start + rows)
+            total = total + checkpoint(_head_ce_sum, head, hidden[chunk], wanted[chunk], softcap,
+                                       None if weights is None else weights[chunk], use_reentrant=False)
         return total, n_tokens
