@@ -50,7 +50,8 @@ DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
 CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.0}, "retrieval": {"retrieval": 0.3},
            "replay400": {"train": {"replay": 400}}, "replay800": {"train": {"replay": 800}},
            "boundary25": {"boundary": 0.25}, "full": {"train": {"method": "full"}},
-           "mirror": {"train": {"replay_mirror": 0.5}}}
+           "mirror": {"train": {"replay_mirror": 0.5}}, "topk8": {"train": {"replay_topk": 8}},
+           "topk32": {"train": {"replay_topk": 32}}}
 """Each configuration's `knowtune data build` options, and under "train" its training settings (the rest: defaults)."""
 
 
@@ -75,6 +76,9 @@ def summary_of(passes: dict) -> dict:
         if name in passes:
             for split, s in passes[name].summary["by_split"].items():
                 out[f"{name}_{split}"] = s["accuracy"]
+    if "natural_rag" in passes:  # passages for every question, beside passages only where unsure
+        for split, s in passes["natural_rag"].summary.get("always_retrieved_by_split", {}).items():
+            out[f"natural_rag_always_{split}"] = s["accuracy"]
     if "probe" in passes:
         out["probe"] = passes["probe"].summary["accuracy"]
         for split, s in passes["probe"].summary.get("by_split", {}).items():
@@ -182,7 +186,8 @@ def median_rows(runs: list[dict], percents: list[str], plain: list[str]) -> list
 
 
 def write_table(out: Path, runs: list[dict], model: str, started: str, args) -> None:
-    columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "probe_dev", "probe_test",
+    columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "natural_rag_always_dev",
+               "natural_rag_always_test", "probe_dev", "probe_test",
                "unanswerable_declined_dev", "unanswerable_declined_test", "natural_declined"]
     lines = [f"# {args.kb} ({args.lang}, from {args.source}{f', first {args.limit} facts' if args.limit else ''}): "
              f"{model}", "", f"{started}, {cpu_name()}, seeds {args.seeds}; medians over seeds. Command: "

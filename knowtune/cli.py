@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from .config import ANSWER_BATCH, HEDGE_BELOW, KnowtuneError
+from .config import ANSWER_BATCH, HEDGE_BELOW, RETRIEVE_BELOW, KnowtuneError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Teach a small language model your knowledge base by fine-tuning, and prove it learned.")
@@ -138,6 +138,7 @@ def eval_(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge base to retrieve from: a run, a built dataset or facts JSONL (default: the run's own)."),
     batch_size: int = typer.Option(ANSWER_BATCH, "--batch-size", help="Questions answered per batch."),
     hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help="Add a note that it may be wrong to a reply the model is less sure of than this (geometric mean token probability, greedy decoding only); 0: never."),
+    retrieve_below: float = typer.Option(RETRIEVE_BELOW, "--retrieve-below", help="The + RAG rows retrieve passages only for questions whose closed-book reply is less sure than this; 1: for every question."),
     out: Optional[Path] = typer.Option(None, help="Where to write answers, metrics and reports (default RUN/eval)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune evaluation (default: only an earlier evaluation is replaced)."),
 ):
@@ -150,7 +151,7 @@ def eval_(
         raise KnowtuneError("give exactly one of --run, --runs or --model", field="--run")
     options = EvalOptions(questions=questions, base=base, rag=rag, top_k=top_k, probes=probes,
                           hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size,
-                          hedge_below=hedge_below, overwrite=overwrite)
+                          hedge_below=hedge_below, retrieve_below=retrieve_below, overwrite=overwrite)
     check_valid(options, field=cli_flag)
     if runs is not None:  # compare builds on evaluate, so the choice between the two is made here
         from .commands.compare import compare_command

@@ -2,6 +2,7 @@
 the same ranking as evaluation always had, the same prompt and passages as evaluation's RAG pass,
 the share and the gold rate as asked, nothing else changed."""
 
+import dataclasses
 import inspect
 import json
 import re
@@ -189,3 +190,31 @@ def test_data_build_cli_option(tmp_path):
     train = [json.loads(line) for line in (tmp_path / "ok" / "train.jsonl").read_text().splitlines()]
     forms = json.loads((tmp_path / "ok" / "stats.json").read_text())["train_forms"]
     assert forms["retrieval"] == sum(isinstance(s["fact"], int) and s["form"] != "retrieval" for s in train)
+
+
+def test_passages_only_where_the_closed_book_reply_is_unsure(monkeypatch):
+    """The + RAG pass keeps a sure closed-book reply, takes the reply with passages for an unsure one
+    (or one without a confidence), and reports what retrieving for every question would have scored."""
+    from knowtune.eval import suite
+
+    questions = [{"question": f"q{i}", "answers": ["right"], "split": "dev"} for i in range(4)]
+    row = {"answers": ["right"], "category": "c", "seconds": 0.1, "split": "dev", "form": ""}  # as the passes give them
+    closed = [{**row, "question": f"q{i}", "reply": r, "correct": r == "right", "confidence": c}
+              for i, (r, c) in enumerate([("right", 0.97), ("wrong", 0.5), ("wrong", None), ("right", 0.95)])]
+
+    def answer_questions(model, tokenizer, questions, user_texts=None, **_):
+        assert all("q" in text for text in user_texts)  # asked with passages
+        return [{**row, "question": q["question"], "reply": r, "correct": r == "right", "confidence": 0.99}
+                for q, r in zip(questions, ["wrong", "right", "right", "wrong"])]
+
+    monkeypatch.setattr(suite, "answer_questions", answer_questions)
+    plan = suite.EvalPlan(heldout=[], gold=[], natural=questions, index=build_index(["q0 passage", "q1 passage"]),
+                          retrieve_below=0.9)
+    adaptive = suite.natural_pass(None, None, plan, "x", rag=True, closed=closed)
+    assert [r["retrieved"] for r in adaptive.rows] == [False, True, True, False]
+    assert [r["correct"] for r in adaptive.rows] == [True] * 4
+    assert adaptive.summary["accuracy"] == 1.0 and adaptive.summary["always_retrieved_accuracy"] == 0.5
+    assert adaptive.summary["retrieved_share"] == 0.5
+    always = suite.natural_pass(None, None, dataclasses.replace(plan, retrieve_below=1.0), "x", rag=True,
+                                closed=closed)
+    assert all(r["retrieved"] for r in always.rows) and always.summary["accuracy"] == 0.5

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ..config import ANSWER_BATCH, HEDGE_BELOW, KnowtuneError, TrainConfig
+from ..config import ANSWER_BATCH, HEDGE_BELOW, RETRIEVE_BELOW, KnowtuneError, TrainConfig
 from ..config.fsutil import atomic_dir, check_output
 from ..config.run import Run
 from ..data import HELDOUT_FILE
@@ -43,14 +43,16 @@ class EvalOptions:
     kb: Path | None = None
     batch_size: int = ANSWER_BATCH
     hedge_below: float = HEDGE_BELOW
+    retrieve_below: float = RETRIEVE_BELOW
     overwrite: bool = False
 
     def validate(self) -> None:
         for name in ("top_k", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.hedge_below <= 1.0:
-            raise ValueError(f"hedge_below: a probability from 0 to 1, got {self.hedge_below}")
+        for name in ("hedge_below", "retrieve_below"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: a probability from 0 to 1, got {getattr(self, name)}")
 
 
 @contextlib.contextmanager
@@ -77,7 +79,8 @@ def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, opti
         natural = []  # a file of natural questions alone is the held-out set itself
     plan = EvalPlan(heldout=questions, gold=[kb.gold(q) if kb else q["answers"][0] for q in questions],
                     system=system, top_k=options.top_k, bf16=fast_bf16_available(),
-                    batch_size=options.batch_size, natural=natural, hedge_below=options.hedge_below)
+                    batch_size=options.batch_size, natural=natural, hedge_below=options.hedge_below,
+                    retrieve_below=options.retrieve_below)
     if options.rag and kb is not None:
         plan.index = build_index(kb.passages)
     if options.probes:

@@ -114,6 +114,11 @@ def _knowledge(doc: Doc, results: dict) -> None:
     if rag and rag[0].get("retrieval_recall") is not None:
         doc.para(f"Retrieval: BM25 over the knowledge base, top {rag[0]['top_k']} passages; the gold passage "
                  f"was among them for {pct(rag[0]['retrieval_recall'])} of the questions.")
+    for name, s in results["knowledge"].items():
+        if name.endswith("_rag") and "retrieve_below" in s:
+            doc.para(f"{results['labels'][name]}: passages given only where the reply without them was less sure "
+                     f"than {s['retrieve_below']:g} ({pct(s['retrieved_share'])} of the questions; "
+                     f"{pct(s['always_retrieved_accuracy'])} with passages for every question).")
     values = {results["labels"][n]: 100 * s["accuracy"] for n, s in results["knowledge"].items()}
     doc.image("systems.png", bars_png(values, "Held-out accuracy by system"), "accuracy by system")
 
@@ -134,6 +139,13 @@ def _natural(doc: Doc, results: dict) -> None:
         rows.append([results["labels"][name], acc(template) if template else "—", acc(s),
                      *(acc(halves[h]) if h in halves else "—" for h in ("dev", "test"))])
     doc.table(["system", "template held-out", "natural (all)", "natural dev", "natural test"], rows)
+    for name, s in natural.items():
+        always = s.get("always_retrieved_by_split", {})
+        if always:
+            doc.para(f"{results['labels'][name]}: passages only where the reply without them was less sure than "
+                     f"{s['retrieve_below']:g} ({pct(s['retrieved_share'])} of the questions); with passages for "
+                     f"every question: " + ", ".join(f"{h} {acc(always[h])}" for h in ("dev", "test") if h in always)
+                     + f" (`--retrieve-below 1`).")
 
 
 def _categories(doc: Doc, results: dict) -> None:
