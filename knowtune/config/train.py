@@ -22,9 +22,9 @@ RETRIEVE_BELOW = 0.9
 """With retrieval (the "+ RAG" passes of eval), passages are put before a question only when the
 model's closed-book reply is less sure than this (1: always). Passages that do not hold the answer
 pull a fine-tuned model off what it knows: retrieving for every question scored below the model
-alone. Chosen on the dev halves of the bundled sets (one run each): Hainan en (smollm2-135m)
-82.5 % closed-book, 78.3 % always retrieving, 84.6 % at 0.9; fictional en 93.2 / 90.4 / 93.2 %;
-Hainan zh (gemma3-270m) 67.0 / 53.4 / 68.9 %."""
+alone. Chosen on the dev halves of the bundled sets (one run each, bench/retrieve_when_unsure.py):
+Hainan en (smollm2-135m) 77.6 % closed-book, 80.4 % always retrieving, 82.5 % at 0.9; fictional en
+93.2 / 90.4 / 93.2 %; Hainan zh (gemma3-270m) 67.0 / 53.4 / 68.9 %."""
 ANSWER_BATCH = 64
 """Questions answered per batch: finished replies leave the batch (models.greedy), so a wider one
 keeps the decoding steps full; 64 answered 1.35x faster than 32 on a 2-core CPU (bench/answer_speed.py)."""
