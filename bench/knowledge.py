@@ -51,7 +51,8 @@ CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.
            "replay400": {"train": {"replay": 400}}, "replay800": {"train": {"replay": 800}},
            "boundary25": {"boundary": 0.25}, "full": {"train": {"method": "full"}},
            "mirror": {"train": {"replay_mirror": 0.5}}, "topk8": {"train": {"replay_topk": 8}},
-           "topk32": {"train": {"replay_topk": 32}}, "ratio4": {"train": {"params.loraplus_lr_ratio": 4.0}}}
+           "topk32": {"train": {"replay_topk": 32}}, "ratio4": {"train": {"params.loraplus_lr_ratio": 4.0}},
+           "ratio8": {"train": {"params.loraplus_lr_ratio": 8.0}}}
 """Each configuration's `knowtune data build` options, and under "train" its training settings (the rest: defaults)."""
 
 
