@@ -171,13 +171,10 @@ def natural_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progres
     rows, seconds = _ask(model, tokenizer, plan, plan.natural, label, progress, user_texts=texts)
     for row, question in zip(rows, plan.natural):
         row.update(split=question.get("split", "dev"), form=question.get("form", ""))
-    always = split_summary(rows) if closed is not None else None
+    always = {"always_retrieved_by_split": split_summary(rows)} if rag and closed is not None else {}
     rows, adaptive = _adaptive(rows, closed if rag else None, plan)
-    summary = {**summarise(rows), "by_split": split_summary(rows), "by_form": split_summary(rows, "form"),
-               "seconds": round(seconds, 2), **adaptive}
-    if rag and always is not None:
-        summary["always_retrieved_by_split"] = always
-    return Pass(rows, summary)
+    return Pass(rows, {**summarise(rows), "by_split": split_summary(rows), "by_form": split_summary(rows, "form"),
+                       "seconds": round(seconds, 2), **adaptive, **always})
 
 
 def split_summary(rows: list[dict], key: str = "split") -> dict:

@@ -24,6 +24,7 @@ import torch
 from ..data import pad_batch
 from ..data.collate import answer_positions
 from ..methods.layers import base_model
+from .linear_ce import capped
 
 
 @torch.no_grad()
@@ -51,9 +52,7 @@ def add_soft_targets(model, features: list[dict], indices: list[int], k: int, pa
                                             use_cache=False).last_hidden_state
                 for row, feature in enumerate(chunk):
                     before = [i - 1 for i in answer_positions(feature["labels"])]  # the state that predicts i
-                    logits = head(hidden[row, before]).float()
-                    if softcap:
-                        logits = torch.tanh(logits / softcap) * softcap
+                    logits = capped(head(hidden[row, before]).float(), softcap)
                     probs, ids = torch.softmax(logits, dim=-1).topk(k, dim=-1)
                     feature["soft_ids"] = ids.tolist()
                     feature["soft_weights"] = (probs / probs.sum(dim=-1, keepdim=True)).tolist()

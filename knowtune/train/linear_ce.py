@@ -57,7 +57,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             raw = h @ weight[start:start + width].to(dtype).t()
             if keep is not None:
                 keep.append(raw)
-            logits = _capped(raw.to(acc), softcap) if softcap else raw
+            logits = capped(raw.to(acc), softcap) if softcap else raw
             picked += _at_targets(logits, safe, weights, start).to(acc)
             new_max = torch.maximum(running_max, logits.amax(dim=1).to(acc))
             running_sum = running_sum * torch.exp(running_max - new_max) + \
@@ -92,7 +92,8 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         return grad_hidden.to(hidden.dtype), grad_weight, None, None, None, None
 
 
-def _capped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
+def capped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    """Logits through a model's final soft cap (Gemma: softcap * tanh(logits / softcap)); as they are without one."""
     return torch.tanh(logits / softcap) * softcap if softcap else logits
 
 

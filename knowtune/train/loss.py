@@ -17,17 +17,14 @@ from torch.utils.checkpoint import checkpoint
 from ..data import IGNORE
 from ..methods.layers import base_model
 from .attention import packing_plan
-from .linear_ce import linear_cross_entropy_sum
+from .linear_ce import capped, linear_cross_entropy_sum
 
 ROW_MULTIPLE = 32  # answer rows padded up to a multiple: fewer distinct matmul shapes (see speed.py)
 CHUNK_ELEMENTS = 32 * 1024 * 1024  # logits elements per chunk of the head
 
 
 def _head_ce_sum(head, hidden, targets, softcap, weights=None):
-    logits = head(hidden).float()
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
-    return _ce_sum(logits, targets, weights)
+    return _ce_sum(capped(head(hidden).float(), softcap), targets, weights)
 
 
 def _ce_sum(logits, targets, weights=None):

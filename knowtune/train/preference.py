@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 from ..config import KnowtuneError
 from ..data import IGNORE, ChatPrompt, pad_batch
 from ..methods.layers import base_model
+from .linear_ce import capped
 from .loss import CHUNK_ELEMENTS
 from .preference_loss import dpo_loss, kto_loss, orpo_loss
 
@@ -87,10 +88,7 @@ def sequence_logps(model, input_ids, attention_mask, labels, *, fast: bool = Tru
 
 
 def _chunk_logps(head, hidden, targets, softcap):
-    logits = head(hidden).float()
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
-    return -F.cross_entropy(logits, targets, reduction="none")
+    return -F.cross_entropy(capped(head(hidden).float(), softcap), targets, reduction="none")
 
 
 def _head_logps(base, hidden, targets):
