@@ -4,9 +4,12 @@ Answers a run's natural questions (dev and test halves) once without passages an
 top-k BM25 passages, then scores, for each threshold, the rule eval's + RAG rows follow: the reply
 without passages where its confidence (geometric mean token probability) is at least the
 threshold, else the reply with passages. Threshold 0 is the model alone, above 1 every question
-with passages. Choose the threshold on the dev column; the test column is only reported.
+with passages. With the fact check, a reply no fact of the knowledge base grounds (data.grounding)
+is retrieved for too, however sure. Choose on the dev columns; the test columns are only reported.
 
     python bench/retrieve_when_unsure.py --run RUN --data DATA_DIR --out bench/retrieve_when_unsure/hainan-en
+    python bench/retrieve_when_unsure.py --answers OUT/answers.json --facts FACTS.jsonl --out DIR
+(--answers: rescore the replies an earlier run of this script saved, without a model.)
 
 RUN: a run directory (bench/knowledge.py leaves them in /tmp/knowtune-bench-knowledge/...);
 DATA_DIR: the data set it was trained on (its heldout.jsonl holds the natural questions).
@@ -27,6 +30,8 @@ from knowtune.config.hardware import cpu_name  # noqa: E402
 from knowtune.config.run import Run  # noqa: E402
 from knowtune.config.yamlfile import load_yaml  # noqa: E402
 from knowtune.data import load_dataset_dir  # noqa: E402
+from knowtune.data.facts import load_facts  # noqa: E402
+from knowtune.data.grounding import Grounding  # noqa: E402
 from knowtune.data.retrieval import build_index  # noqa: E402
 from knowtune.eval.sources import knowledge_of_dataset  # noqa: E402
 from knowtune.eval.suite import EvalPlan, natural_pass, retrieve_when_unsure  # noqa: E402
@@ -40,36 +45,58 @@ def accuracy_by_half(rows: list[dict]) -> dict[str, float]:
             for half in ("dev", "test")}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+def answer(args) -> tuple[list[dict], list[dict], list]:
+    """The natural questions' replies without and with passages (saved ones with --answers), and the facts."""
+    if args.answers:
+        saved = json.loads(args.answers.read_text())
+        return saved["closed"], saved["with_passages"], load_facts([args.facts])
     loaded, _ = load_run(Run(args.run))
     system = load_yaml(args.run / "config.yaml")[0].get("system_prompt", "")
     natural = [q for q in load_dataset_dir(args.data)[1] if q.get("set") == "natural"]
-    index = build_index(knowledge_of_dataset(args.data).passages)
+    kb = knowledge_of_dataset(args.data)
     # hedging off: the replies as the model gives them; retrieve_below 1.01 keeps every reply with passages
-    plan = EvalPlan(heldout=[], gold=[], system=system, natural=natural, index=index, hedge_below=0.0)
-    tic = time.perf_counter()
+    plan = EvalPlan(heldout=[], gold=[], system=system, natural=natural, index=build_index(kb.passages),
+                    hedge_below=0.0)
     closed = natural_pass(loaded.model, loaded.tokenizer, plan, "closed").rows
     with_passages = natural_pass(loaded.model, loaded.tokenizer, plan, "rag", rag=True).rows
+    return closed, with_passages, kb.facts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path)
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--answers", type=Path, help="an earlier answers.json of this script: its replies, rescored")
+    parser.add_argument("--facts", type=Path, help="with --answers: the facts file the run learned")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if not (args.answers and args.facts) and not (args.run and args.data):
+        parser.error("give --run and --data, or --answers and --facts")
+    tic = time.perf_counter()
+    closed, with_passages, facts = answer(args)
     seconds = time.perf_counter() - tic
-    lines = [f"# Retrieval when unsure: {args.run}", "",
-             f"{time.strftime('%Y-%m-%d %H:%M')}, {cpu_name()}; {len(natural)} natural questions, "
+    grounding = Grounding(facts)
+    checked = [{**row, "ungrounded": grounding.ungrounded(row["question"], row["reply"])} for row in closed]
+    lines = [f"# Retrieval when unsure: {args.run or args.answers}", "",
+             f"{time.strftime('%Y-%m-%d %H:%M')}, {cpu_name()}; {len(closed)} natural questions, "
              f"{seconds:.0f} s. Command: `python bench/retrieve_when_unsure.py {' '.join(sys.argv[1:])}`", "",
-             "| retrieve below | retrieved (dev) | natural dev | natural test |", "|---:|---:|---:|---:|"]
+             "| retrieve below | retrieved (dev) | natural dev | natural test | with the fact check: retrieved (dev) | "
+             "natural dev | natural test |", "|---:|---:|---:|---:|---:|---:|---:|"]
     for threshold in THRESHOLDS:
-        rows = retrieve_when_unsure(closed, with_passages, threshold)
-        acc = accuracy_by_half(rows)
-        share = sum(r["retrieved"] for r in rows if r["split"] == "dev") / max(1, sum(r["split"] == "dev" for r in rows))
+        cells = []
+        for rows in (retrieve_when_unsure(closed, with_passages, threshold),
+                     retrieve_when_unsure(checked, with_passages, threshold)):
+            acc = accuracy_by_half(rows)
+            dev = [r for r in rows if r["split"] == "dev"]
+            cells += [f"{100 * sum(r['retrieved'] for r in dev) / max(1, len(dev)):.0f} %",
+                      f"{100 * acc['dev']:.1f} %", f"{100 * acc['test']:.1f} %"]
         label = {0.0: "0 (model alone)", 1.01: "1 (every question)"}.get(threshold, f"{threshold:g}")
-        lines.append(f"| {label} | {100 * share:.0f} % | {100 * acc['dev']:.1f} % | {100 * acc['test']:.1f} % |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
-    (args.out / "answers.json").write_text(json.dumps({"closed": closed, "with_passages": with_passages},
-                                                      ensure_ascii=False, indent=0))
+    if not args.answers:
+        (args.out / "answers.json").write_text(json.dumps({"closed": closed, "with_passages": with_passages},
+                                                          ensure_ascii=False, indent=0))
     print("\n".join(lines))
 
 

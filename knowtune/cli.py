@@ -14,6 +14,11 @@ import typer
 
 from .config import ANSWER_BATCH, HEDGE_BELOW, RETRIEVE_BELOW, KnowtuneError
 
+HEDGE_HELP = ("Add a note that it may be wrong to a reply the model is less sure of than this (geometric mean "
+              "token probability, greedy decoding only); 0: never.")
+FACT_CHECK_HELP = ("Add a note to a reply about the knowledge base that none of its facts backs (the question "
+                   "naming one side of a fact, the reply the other).")
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Teach a small language model your knowledge base by fine-tuning, and prove it learned.")
 RETRIEVAL_HELP = ("Share of the fact questions (0 to 1) also trained with retrieved passages in the prompt, "
@@ -137,7 +142,8 @@ def eval_(
     unanswerable: Optional[Path] = typer.Option(None, help='Unanswerable questions JSONL, {"question": str} per line (default: the bundled Hainan set when the knowledge is about Hainan).'),
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge base to retrieve from: a run, a built dataset or facts JSONL (default: the run's own)."),
     batch_size: int = typer.Option(ANSWER_BATCH, "--batch-size", help="Questions answered per batch."),
-    hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help="Add a note that it may be wrong to a reply the model is less sure of than this (geometric mean token probability, greedy decoding only); 0: never."),
+    hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help=HEDGE_HELP),
+    fact_check: bool = typer.Option(True, "--fact-check/--no-fact-check", help=FACT_CHECK_HELP),
     retrieve_below: float = typer.Option(RETRIEVE_BELOW, "--retrieve-below", help="The + RAG rows retrieve passages only for questions whose closed-book reply is less sure than this; 1: for every question."),
     out: Optional[Path] = typer.Option(None, help="Where to write answers, metrics and reports (default RUN/eval)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune evaluation (default: only an earlier evaluation is replaced)."),
@@ -151,7 +157,8 @@ def eval_(
         raise KnowtuneError("give exactly one of --run, --runs or --model", field="--run")
     options = EvalOptions(questions=questions, base=base, rag=rag, top_k=top_k, probes=probes,
                           hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size,
-                          hedge_below=hedge_below, retrieve_below=retrieve_below, overwrite=overwrite)
+                          hedge_below=hedge_below, retrieve_below=retrieve_below, fact_check=fact_check,
+                          overwrite=overwrite)
     check_valid(options, field=cli_flag)
     if runs is not None:  # compare builds on evaluate, so the choice between the two is made here
         from .commands.compare import compare_command
@@ -170,12 +177,13 @@ def chat(
     message: Optional[List[str]] = typer.Option(None, "--message", "-m", help="Ask this and exit (repeatable)."),
     max_new_tokens: int = typer.Option(256, help="Longest reply in tokens."),
     temperature: float = typer.Option(0.0, help="0 for greedy decoding."),
-    hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help="Add a note that it may be wrong to a reply the model is less sure of than this (geometric mean token probability, greedy decoding only); 0: never."),
+    hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help=HEDGE_HELP),
+    fact_check: bool = typer.Option(True, "--fact-check/--no-fact-check", help=FACT_CHECK_HELP),
 ):
     """Talk to a model, streaming its replies (/reset clears the history, /exit quits)."""
     from .commands.chat import chat_command
 
-    chat_command(run, model, message, max_new_tokens, temperature, hedge_below)
+    chat_command(run, model, message, max_new_tokens, temperature, hedge_below, fact_check)
 
 
 @app.command()
@@ -195,7 +203,8 @@ def serve(
     max_body_bytes: int = typer.Option(1_000_000, help="Largest request body accepted."),
     max_queue: int = typer.Option(32, help="Requests that may wait behind the running one; more get 429."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for the model (default: torch's choice)."),
-    hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help="Add a note that it may be wrong to a reply the model is less sure of than this (geometric mean token probability, greedy decoding only); 0: never."),
+    hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help=HEDGE_HELP),
+    fact_check: bool = typer.Option(True, "--fact-check/--no-fact-check", help=FACT_CHECK_HELP),
 ):
     """OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from .commands.serve import serve_command
@@ -207,7 +216,7 @@ def serve(
                              max_tokens=max_tokens, default_max_tokens=min(256, max_tokens),
                              max_prompt_tokens=max_prompt_tokens, max_body_bytes=max_body_bytes, max_queue=max_queue,
                              threads=threads, request_timeout=request_timeout, insecure=insecure,
-                             allowed_hosts=tuple(allow_host or ()), hedge_below=hedge_below)
+                             allowed_hosts=tuple(allow_host or ()), hedge_below=hedge_below, fact_check=fact_check)
     serve_command(run, model, settings)
 
 

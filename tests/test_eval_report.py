@@ -81,6 +81,11 @@ def test_metrics_json_holds_every_system_and_pass(full_eval):
     for who in ("base", "model"):
         h = results["hallucination"][who]
         assert h["total"] == 3 and h["declines"] + h["hedges"] + h["asserts"] == 3
+        # the fact check ran on every reply (the run's facts); each reply it noted is a hedge
+        rows = read_jsonl(out / f"{who}_unanswerable_answers.jsonl")
+        assert all(isinstance(r["ungrounded"], bool) for r in rows)
+        assert h["ungrounded"] == sum(r["ungrounded"] for r in rows) <= h["hedges"]
+        assert all(r["kind"] == "hedges" for r in rows if r["ungrounded"])
 
 
 def test_gold_is_the_taught_sentence_and_rag_prompts_hold_top_k_passages(full_eval):

@@ -183,6 +183,7 @@ def test_the_engine_asks_what_training_taught(trained, monkeypatch, streamed):
     run, asked = trained
     engine = Engine.from_run(run)
     assert not hasattr(engine.loaded.model, "peft_config")  # the run's adapter merged once, at load
+    assert len(engine.grounding) == len(TINY_FACTS)  # replies checked against the run's own facts
 
     def ask(question):
         chat = [{"role": "user", "content": question}]

@@ -218,3 +218,15 @@ def test_passages_only_where_the_closed_book_reply_is_unsure(monkeypatch):
     always = suite.natural_pass(None, None, dataclasses.replace(plan, retrieve_below=1.0), "x", rag=True,
                                 closed=closed)
     assert all(r["retrieved"] for r in always.rows) and always.summary["accuracy"] == 0.5
+
+
+def test_a_sure_reply_that_no_fact_grounds_is_asked_again_with_passages():
+    from knowtune.eval.suite import retrieve_when_unsure
+
+    closed = [{"question": "q0", "reply": "a", "confidence": 0.99, "ungrounded": True},
+              {"question": "q1", "reply": "b", "confidence": 0.99, "ungrounded": False},
+              {"question": "q2", "reply": "c", "confidence": 0.99}]  # no fact check: the confidence decides
+    passages = [{**row, "reply": row["reply"] + "+"} for row in closed]
+    rows = retrieve_when_unsure(closed, passages, 0.9)
+    assert [r["retrieved"] for r in rows] == [True, False, False]
+    assert [r["reply"] for r in rows] == ["a+", "b", "c"]

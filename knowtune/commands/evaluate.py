@@ -18,6 +18,7 @@ from ..config import ANSWER_BATCH, HEDGE_BELOW, RETRIEVE_BELOW, KnowtuneError, T
 from ..config.fsutil import atomic_dir, check_output
 from ..config.run import Run
 from ..data import HELDOUT_FILE
+from ..data.grounding import Grounding
 from ..data.retrieval import TOP_K, build_index
 from ..eval import accuracy_line, answer_questions, load_questions, summarise
 from ..eval.full_report import acc, acc_interval, build_report, pct
@@ -44,6 +45,8 @@ class EvalOptions:
     batch_size: int = ANSWER_BATCH
     hedge_below: float = HEDGE_BELOW
     retrieve_below: float = RETRIEVE_BELOW
+    fact_check: bool = True
+    """Replies about the knowledge base that none of its facts grounds carry a note (data.grounding)."""
     overwrite: bool = False
 
     def validate(self) -> None:
@@ -80,7 +83,8 @@ def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, opti
     plan = EvalPlan(heldout=questions, gold=[kb.gold(q) if kb else q["answers"][0] for q in questions],
                     system=system, top_k=options.top_k, bf16=fast_bf16_available(),
                     batch_size=options.batch_size, natural=natural, hedge_below=options.hedge_below,
-                    retrieve_below=options.retrieve_below)
+                    retrieve_below=options.retrieve_below,
+                    grounding=Grounding(kb.facts) if options.fact_check and kb is not None and kb.facts else None)
     if options.rag and kb is not None:
         plan.index = build_index(kb.passages)
     if options.probes:
@@ -109,6 +113,7 @@ def plan_info(plan: EvalPlan, questions_file: Path | str, options: EvalOptions) 
             "general probe": f"{len(plan.probes)} questions" if plan.probes else "off",
             "unanswerable": (f"{options.unanswerable or 'bundled Hainan set'} ({len(plan.unanswerable)})"
                              if plan.unanswerable else "off (no set for this knowledge base)"),
+            "fact check": f"against {len(plan.grounding)} facts" if plan.grounding else "off",
             "precision": "bf16" if plan.bf16 else "fp32"}
 
 

@@ -31,6 +31,8 @@ def serve_command(run: Path | None, model: str | None, settings) -> None:
         torch.set_num_threads(settings.threads)
     engine = Engine.from_run(run) if run is not None else Engine.from_model(model)
     engine.hedge_below = settings.hedge_below
+    if not settings.fact_check:
+        engine.grounding = None
     app = create_app(engine, settings)
     console.print(f"serving [bold]{engine.name}[/bold] at http://{settings.host}:{settings.port}/v1 "
                   f"(queue {settings.max_queue}, max_tokens {settings.max_tokens}"

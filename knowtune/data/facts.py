@@ -120,3 +120,8 @@ def load_facts(paths: list[str | Path]) -> list[Fact]:
         if count == 0:
             raise KnowtuneError("no facts in file", file=str(path))
     return facts
+
+
+def knowledge_facts(path: str | Path) -> list[Fact]:
+    """The facts of a built dataset's or a run's knowledge.jsonl (written by knowtune; may be empty)."""
+    return [parse_fact(obj, file=str(path), line=line) for line, obj in read_jsonl(path, comments=False)]

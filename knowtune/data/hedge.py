@@ -8,13 +8,15 @@ bundled sets' dev halves its greedy replies to questions it cannot answer are le
 replies to answerable ones (area under the ROC curve 0.81-0.86). Below the threshold the reply is
 kept, with a note that it may be wrong: a hedged right answer is still right, and the user knows
 which answers to check (selective prediction, as in "Language Models (Mostly) Know What They
-Know", Kadavath et al. 2022, with the sequence probability as the signal).
+Know", Kadavath et al. 2022, with the sequence probability as the signal). A reply about the
+knowledge base that none of its facts grounds (data.grounding) carries its own note instead.
 """
 
 from __future__ import annotations
 
 from ..config import HEDGE_BELOW
 from .facts import guess_lang
+from .grounding import ungrounded_note
 
 __all__ = ["HEDGE_BELOW", "HEDGE_NOTES", "hedge_note", "hedged", "needs_hedge"]
 
@@ -32,6 +34,11 @@ def hedge_note(reply: str) -> str:
     return HEDGE_NOTES.get(guess_lang(reply), HEDGE_NOTES["en"])
 
 
-def hedged(reply: str, confidence: float | None, threshold: float = HEDGE_BELOW) -> str:
-    """The reply, with the note when its confidence is below the threshold and it says something."""
-    return reply + hedge_note(reply) if reply.strip() and needs_hedge(confidence, threshold) else reply
+def hedged(reply: str, confidence: float | None, threshold: float = HEDGE_BELOW, *, ungrounded: bool = False) -> str:
+    """The reply, when it says something, with the grounding note where no fact grounds it
+    (`ungrounded`, data.grounding), else with the hedge note where its confidence is below the threshold."""
+    if not reply.strip():
+        return reply
+    if ungrounded:
+        return reply + ungrounded_note(reply)
+    return reply + hedge_note(reply) if needs_hedge(confidence, threshold) else reply

@@ -3,6 +3,7 @@ spellings are one phrase, and the folding that answer matching and retrieval sha
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -34,3 +35,47 @@ def fold(text: str) -> str:
     text = re.sub(r"(?<=\d)[,，](?=\d{3})", "", text)  # 1,867 -> 1867
     chars = [" " if unicodedata.category(c)[0] in "PSZC" else c for c in text]
     return " ".join("".join(chars).split())
+
+
+# Matching a name inside a reply. Shared by answer scoring (eval) and grounding (data.grounding),
+# which checks hundreds of names per reply: each name's pattern is compiled once.
+
+_PLURAL = "(?:s|es)?"
+"""An English plural ending: "hot spring" is in "hot springs". Only after a word of four letters or
+more: "1990" is no answer in "1990s", nor "Li" in "lies"."""
+_IDEOGRAPHIC = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+class Matchable:
+    """A text folded once for many `names_in` tests: as folded, with Chinese, Japanese and Korean
+    characters as spaces (word boundaries for a Latin name), and without spaces (for a Chinese one)."""
+
+    __slots__ = ("folded", "spaced", "compact")
+
+    def __init__(self, text: str):
+        self.folded = fold(text)
+        self.spaced = _IDEOGRAPHIC.sub(" ", self.folded)
+        self.compact = self.folded.replace(" ", "")
+
+
+@functools.lru_cache(maxsize=None)
+def _name_test(name: str) -> tuple[str, re.Pattern | str | None]:
+    target = fold(name)
+    if not target:
+        return "none", None
+    if CJK.search(target):
+        return "cjk", target.replace(" ", "")
+    plural = _PLURAL if re.search(r"(?<![^\W\d_])[^\W\d_]{4,}$", target) else ""
+    return "latin", re.compile(rf"(?<![^\W_]){re.escape(target)}{plural}(?![^\W_])")
+
+
+def names_in(text: Matchable, names) -> bool:
+    """Whether the text holds one of the names: a name in Latin script or digits as whole words (an
+    English plural ending allowed after a word), one with Chinese characters anywhere (no spaces)."""
+    for name in names:
+        kind, test = _name_test(name)
+        if kind == "cjk" and test in text.compact:
+            return True
+        if kind == "latin" and test.search(text.spaced):
+            return True
+    return False

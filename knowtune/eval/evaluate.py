@@ -11,6 +11,7 @@ from ..config import ANSWER_BATCH, KnowtuneError
 from ..data import ChatPrompt
 from ..data.heldout import read_questions
 from ..data.jsonl import write_jsonl
+from ..data.grounding import Grounding
 from ..data.hedge import HEDGE_BELOW, hedged
 from ..models import generate_scored
 from ..models.answer_cache import cached_answers
@@ -25,11 +26,13 @@ def load_questions(path: str | Path) -> list[dict]:
 def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = False,
                      batch_size: int = ANSWER_BATCH, max_new_tokens: int = 32, progress=None,
                      system: str | None = None, user_texts: list[str] | None = None,
-                     identity: str | None = None, hedge_below: float = HEDGE_BELOW) -> list[dict]:
+                     identity: str | None = None, hedge_below: float = HEDGE_BELOW,
+                     grounding: Grounding | None = None) -> list[dict]:
     """Greedy replies to each question, scored against its accepted answers.
 
     Each row keeps the model's confidence in its reply (data.hedge); a reply below `hedge_below`
-    carries the hedge note, as chat and the API give it.
+    carries the hedge note, as chat and the API give it; with `grounding`, a reply about the knowledge
+    base that none of its facts grounds carries the grounding note, and its row `ungrounded` is true.
     user_texts: what to send instead of the bare questions (e.g. with retrieved passages).
     identity: the caller's word that `model` is an unchanged model of this identity (a base model):
     its answers are then read from, and kept in, the answer cache (models.answer_cache).
@@ -52,10 +55,12 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
                                                              "scored": True}, generate, progress)
     rows = []
     for q, (text, confidence), t in zip(questions, scored, seconds):
-        reply = hedged(text, confidence, hedge_below)
+        ungrounded = grounding is not None and grounding.ungrounded(q["question"], text)
+        reply = hedged(text, confidence, hedge_below, ungrounded=ungrounded)
         rows.append({"question": q["question"], "reply": reply, "correct": contains_answer(reply, q["answers"]),
                      "answers": q["answers"], "category": q.get("category", "general"), "seconds": t,
-                     "confidence": None if confidence is None else round(confidence, 4)})
+                     "confidence": None if confidence is None else round(confidence, 4),
+                     **({"ungrounded": ungrounded} if grounding is not None else {})})
     return rows
 
 

@@ -117,7 +117,7 @@ def _knowledge(doc: Doc, results: dict) -> None:
     for name, s in results["knowledge"].items():
         if name.endswith("_rag") and "retrieve_below" in s:
             doc.para(f"{results['labels'][name]}: passages given only where the reply without them was less sure "
-                     f"than {s['retrieve_below']:g} ({pct(s['retrieved_share'])} of the questions; "
+                     f"than {s['retrieve_below']:g} or no fact backed it ({pct(s['retrieved_share'])} of the questions; "
                      f"{pct(s['always_retrieved_accuracy'])} with passages for every question).")
     values = {results["labels"][n]: 100 * s["accuracy"] for n, s in results["knowledge"].items()}
     doc.image("systems.png", bars_png(values, "Held-out accuracy by system"), "accuracy by system")
@@ -143,7 +143,8 @@ def _natural(doc: Doc, results: dict) -> None:
         always = s.get("always_retrieved_by_split", {})
         if always:
             doc.para(f"{results['labels'][name]}: passages only where the reply without them was less sure than "
-                     f"{s['retrieve_below']:g} ({pct(s['retrieved_share'])} of the questions); with passages for "
+                     f"{s['retrieve_below']:g} or no fact backed it ({pct(s['retrieved_share'])} of the questions); "
+                     f"with passages for "
                      f"every question: " + ", ".join(f"{h} {acc(always[h])}" for h in ("dev", "test") if h in always)
                      + f" (`--retrieve-below 1`).")
 
@@ -170,10 +171,14 @@ def _hallucination(doc: Doc, results: dict, passes: dict) -> None:
     doc.heading("Hallucination: questions the knowledge base cannot answer")
     doc.para("Questions about the same subjects whose answers are not in the knowledge base. A reply "
              "declines (says it does not know), hedges (maybe, probably...) or asserts; every assertion is "
-             "a confident wrong answer. Confidence: mean token probability of the asserting replies.")
-    rows = [[results["labels"].get(who, who), h["declines"], h["hedges"], f"{h['asserts']}/{h['total']}",
+             "a confident wrong answer. Confidence: mean token probability of the asserting replies. "
+             "Hedges include the notes knowtune adds: to an unsure reply, and to a reply that no fact of the "
+             "knowledge base backs (the fact check's, counted apart).")
+    rows = [[results["labels"].get(who, who), h["declines"], h["hedges"],
+             "—" if h.get("ungrounded") is None else h["ungrounded"], f"{h['asserts']}/{h['total']}",
              pct(h["hallucination_rate"]), pct(h["assert_confidence"])] for who, h in hallucination.items()]
-    doc.table(["model", "declines", "hedges", "confident answers", "hallucination rate", "confidence"], rows)
+    doc.table(["model", "declines", "hedges", "of them: no fact backs it", "confident answers", "hallucination rate",
+               "confidence"], rows)
     _hallucination_parts(doc, results)
     who = list(hallucination)
     sample = list(zip(*(passes[w]["unanswerable"].rows for w in who)))[:5]

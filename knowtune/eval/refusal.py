@@ -54,7 +54,10 @@ def hallucination_summary(rows: list[dict]) -> dict:
     n = len(rows)
     counts = {kind: sum(r["kind"] == kind for r in rows) for kind in (DECLINES, HEDGES, ASSERTS)}
     confident = [r["confidence"] for r in rows if r["kind"] == ASSERTS and r.get("confidence") is not None]
+    checked = [r for r in rows if "ungrounded" in r]
     return {"total": n, **counts, "hallucination_rate": counts[ASSERTS] / n if n else 0.0,
+            # replies the fact check (data.grounding) noted: among the hedges; None where it was off
+            "ungrounded": sum(r["ungrounded"] for r in checked) if checked else None,
             "assert_confidence": sum(confident) / len(confident) if confident else None,
             "seconds_per_answer": rows[0]["seconds"] if rows else 0.0}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..config import KnowtuneError
 from ..config.run import Run
 from ..data import KNOWLEDGE_FILE, TRAIN_FILE, load_facts
-from ..data.facts import Fact, parse_fact
+from ..data.facts import Fact, knowledge_facts
 from ..data.jsonl import read_jsonl
 from ..data.retrieval import dataset_passages
 
@@ -34,6 +34,8 @@ class KnowledgeBase:
     taught: dict[int, str] = field(default_factory=dict)
     """Knowledge index (the `fact` of a held-out question) -> the sentence taught for it."""
     subjects: set[str] = field(default_factory=set)
+    facts: list[Fact] = field(default_factory=list)
+    """The facts, for grounding replies (data.grounding)."""
 
     def gold(self, question: dict) -> str:
         index = question.get("fact")
@@ -41,18 +43,13 @@ class KnowledgeBase:
             else question["answers"][0]
 
 
-def _facts(knowledge_file: Path) -> list[Fact]:
-    return [parse_fact(obj, file=str(knowledge_file), line=line)
-            for line, obj in read_jsonl(knowledge_file, comments=False)]
-
-
 def knowledge_of_dataset(data_dir: Path, knowledge_file: Path | None = None) -> KnowledgeBase:
     """A built dataset directory (its knowledge file may live elsewhere, as in a run)."""
     train_file, knowledge_file = data_dir / TRAIN_FILE, knowledge_file or data_dir / KNOWLEDGE_FILE
     samples = (obj for _, obj in read_jsonl(train_file, comments=False)) if train_file.is_file() else ()
-    facts = _facts(knowledge_file) if knowledge_file.is_file() else []
+    facts = knowledge_facts(knowledge_file) if knowledge_file.is_file() else []
     taught, passages = dataset_passages(samples, facts)
-    return KnowledgeBase(passages=passages, taught=taught, subjects={f.subject.lower() for f in facts})
+    return KnowledgeBase(passages=passages, taught=taught, subjects={f.subject.lower() for f in facts}, facts=facts)
 
 
 def knowledge_of_run(run_dir: Path) -> KnowledgeBase:
@@ -70,7 +67,8 @@ def knowledge_of_path(path: Path) -> KnowledgeBase:
                                 field="--kb")
         return knowledge_of_dataset(path)
     facts = load_facts([Path(p) for p in str(path).split(",")])
-    return KnowledgeBase(passages=dataset_passages([], facts)[1], subjects={f.subject.lower() for f in facts})
+    return KnowledgeBase(passages=dataset_passages([], facts)[1], subjects={f.subject.lower() for f in facts},
+                         facts=facts)
 
 
 def main_lang(questions: list[dict]) -> str:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config.run import Run
-from ..data import ChatPrompt
+from ..data import KNOWLEDGE_FILE, ChatPrompt
+from ..data.facts import knowledge_facts
+from ..data.grounding import Grounding, ungrounded_note
 from ..data.hedge import HEDGE_BELOW, hedge_note, needs_hedge
 from ..models import GenerationStats, LoadedModel, generate_batch, stream_generate
 from ..models.merged import merged_for_good
@@ -41,6 +43,9 @@ class Engine:
     """The run's system message, put before chats that bring none (as in training)."""
     hedge_below: float = HEDGE_BELOW
     """A greedy chat reply less sure than this ends with a hedge note (data.hedge); 0: never."""
+    grounding: Grounding | None = None
+    """A run's knowledge base: a reply about it that none of its facts grounds ends with a note
+    saying so (data.grounding); None (a base model, or fact checking off): no such note."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -50,9 +55,12 @@ class Engine:
 
         run = run if isinstance(run, Run) else Run.open(run)
         system_prompt = run.system_prompt  # a broken config.yaml fails before the weights load
+        knowledge = run.path / KNOWLEDGE_FILE
+        facts = knowledge_facts(knowledge) if knowledge.is_file() else []
         loaded, _meta = load_run(run, **load)
         loaded.model = merged_for_good(loaded.model)  # serving only answers: merge once, not per request
-        return cls(loaded=loaded, name=run.name, bf16=fast_bf16_available(), system_prompt=system_prompt)
+        return cls(loaded=loaded, name=run.name, bf16=fast_bf16_available(), system_prompt=system_prompt,
+                   grounding=Grounding(facts) if facts else None)
 
     @classmethod
     def from_model(cls, spec: str, **load) -> "Engine":
@@ -85,8 +93,9 @@ class Engine:
     def stream(self, messages: list[dict], *, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float = 1.0, seed: int | None = None, stop: tuple[str, ...] = (),
                stats: GenerationStats | None = None) -> Iterator[str]:
-        """The assistant's reply to a conversation, piece by piece (leading blanks dropped); a greedy
-        reply the model was unsure of ends with the hedge note."""
+        """The assistant's reply to a conversation, piece by piece (leading blanks dropped); a reply
+        about the knowledge base that none of its facts grounds ends with the grounding note, else a
+        greedy reply the model was unsure of ends with the hedge note."""
         sampling = Sampling(max_new_tokens, temperature, top_p, seed, tuple(stop))
         stats = stats if stats is not None else GenerationStats()
         said = []
@@ -96,8 +105,14 @@ class Engine:
             if piece:
                 said.append(piece)
                 yield piece
-        if said and needs_hedge(stats.confidence, self.hedge_below):
-            yield hedge_note("".join(said))
+        if not said:
+            return
+        reply = "".join(said)
+        asked = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
+        if self.grounding is not None and isinstance(asked, str) and self.grounding.ungrounded(asked, reply):
+            yield ungrounded_note(reply)
+        elif needs_hedge(stats.confidence, self.hedge_below):
+            yield hedge_note(reply)
 
     def stream_text(self, prompt: str, sampling: Sampling,
                     stats: GenerationStats | None = None) -> Iterator[str]:

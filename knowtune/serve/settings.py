@@ -32,6 +32,8 @@ class ServeSettings:
     """torch CPU threads (None: torch's default). 1 suits tiny models on a busy machine."""
     hedge_below: float = HEDGE_BELOW
     """A greedy chat reply less sure than this ends with a note that it may be wrong (data.hedge); 0: never."""
+    fact_check: bool = True
+    """A run's chat reply about its knowledge base that none of the facts grounds ends with a note saying so (data.grounding)."""
     request_timeout: float = 300.0
     """Seconds a request may take, waiting in the queue included; then it is stopped."""
     insecure: bool = False
