@@ -5,7 +5,7 @@ fine-tuned SmolLM2 (slow) answers its trained questions in llama.cpp as in knowt
 import pytest
 import torch
 from ci import require
-from test_export_gguf import logits, random_model, stored_as
+from test_export_gguf import logits, random_model, raw_array, stored_as
 
 from knowtune.data import build_samples
 from knowtune.eval import answer_questions
@@ -121,10 +121,21 @@ def test_fine_tuned_gemma3_answers_in_llama_cpp_as_in_knowtune(llama_cpp, gemma3
     """The Gemma-3-270M base, taught Chinese facts under knowtune's plain "User:/Assistant:" template: llama.cpp
     gives each trained question knowtune's bare greedy reply (no hedge note), which holds the answer, and stops
     at the template's end of turn (<eos>). The template's generation prompt ends at "Assistant:", so the reply
-    starts with the space the model writes after it; knowtune strips it."""
+    starts with the space the model writes after it; knowtune strips it. The file's SentencePiece
+    vocabulary is the very one of the GGUF the preset was converted from (its 262k tokens, scores and types)."""
+    import gguf
+
     from knowtune.commands.export import export_command
+    from knowtune.export.gguf_vocab import source_gguf
 
     out = export_command(gemma3_run.path, tmp_path / "gguf", "gguf", "float16")
+    fields = gguf.GGUFReader(next(out.glob("*.gguf"))).fields
+    source = gguf.GGUFReader(source_gguf(gemma3_run.loaded.source)).fields
+    assert fields["tokenizer.ggml.model"].contents() == "llama"  # SentencePiece, as llama.cpp wrote it
+    for name in ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
+        assert raw_array(fields[name]) == raw_array(source[name]), name
+    assert fields["tokenizer.ggml.eos_token_id"].contents() == gemma3_run.loaded.tokenizer.eos_token_id
+    assert fields["gemma3.attention.sliding_window"].contents() == 512
     questions = trained_questions(hainan_facts_zh)
     model, tokenizer = gemma3_run.loaded.model, gemma3_run.loaded.tokenizer
     knowtune = answer_questions(model, tokenizer, questions, system=gemma3_run.config.system_prompt, hedge_below=0.0)

@@ -68,6 +68,8 @@ def test_questions_about_anything_else_are_left_alone(en):
     ("永兴岛是哪个市的政府所在地？", "是三沙。", True),  # backwards, by the short form 三沙
     ("五指山有多高？", "五指山海拔1867米。", True),
     ("2045年博鳌亚洲论坛会有多少人参会？", "博鳌亚洲论坛的举办地是博鳌。", False),  # a number asked, none said
+    ("三沙市市长穿多大码的鞋？", "三沙市的政府驻地是永兴岛。", False),  # the 三 of 三沙 is no number
+    ("五指山有多少座山峰？", "五指山有五座山峰，海拔1867米。", True),  # 五座: a numeral with its measure word
     ("三沙市市长是谁？", "三沙市的市长是王海。", False),
 ])
 def test_chinese_replies_are_grounded_the_same_way(zh, question, reply, grounded):

@@ -40,9 +40,11 @@ def ungrounded_note(reply: str) -> str:
 _ASKS_NUMBER = re.compile(
     r"\b(?:how (?:many|much|long|tall|high|big|large|old|far|deep|wide|heavy)|(?:what|which) year|when)\b"
     r"|多少|几|哪一?年|什么时候|何时|多高|多长|多大|多深|多宽|多远|多重|多厚", re.IGNORECASE)
-_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
-                     r"eleven|twelve|twenty|thirty|hundred|thousand|million|billion|dozen|first|second|third|"
-                     r"fourth|fifth|once|twice)\b", re.IGNORECASE)
+# a Chinese numeral counts with the measure word or unit after it: names hold numerals too (三沙, 五指山, 万宁)
+_NUMBER = re.compile(r"\d|[零一二三四五六七八九十百千万亿两]+(?:个|座|条|年|月|日|号|米|公里|千米|平方|人|次|届|位|名|家|"
+                     r"所|种|只|头|项|处|层|级|倍|岁|度|块|件|元|天|小时|分钟|公顷|亩|吨|大)"
+                     r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|"
+                     r"thousand|million|billion|dozen|first|second|third|fourth|fifth|once|twice)\b", re.IGNORECASE)
 
 
 def _entity(answer: str) -> bool:
