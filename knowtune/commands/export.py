@@ -13,7 +13,7 @@ from ..config.run import Run
 from ..config.fsutil import atomic_dir, check_output
 from ..export import EXPORT_FILE, GGUF_TYPES, merge_run, save_hf, template_with_system, write_gguf
 from ..export.gguf_vocab import adds_bos
-from ..export.gguf_writer import check_gguf_supported
+from ..export.gguf_writer import GGUF_DTYPES, check_gguf_supported
 from ..export.hf import HF_DTYPES, export_info
 from ..export.modelfile import modelfile
 from ..models import stop_token_ids
@@ -67,5 +67,4 @@ def ollama_modelfile(merged, gguf_file: str) -> str:
 
 
 def gguf_name(run: Path, dtype: str) -> str:
-    suffix = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "q8_0": "q8_0", "q4_0": "q4_0"}[dtype]
-    return f"{run.name}-{suffix}.gguf"
+    return f"{run.name}-{GGUF_DTYPES[dtype].suffix}.gguf"

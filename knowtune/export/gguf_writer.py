@@ -22,15 +22,27 @@ from pathlib import Path
 from ..config import KnowtuneError
 from .gguf_vocab import add_tokenizer, source_gguf, source_pre_tokenizer
 
-GGUF_TYPES = ("float32", "float16", "bfloat16", "q8_0", "q4_0")
-FILE_TYPES = {"float32": "ALL_F32", "float16": "MOSTLY_F16", "bfloat16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0",
-              "q4_0": "MOSTLY_Q4_0"}
-QUANT_TYPES = {"bfloat16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+
+@dataclass(frozen=True)
+class GgufType:
+    file_type: str
+    """gguf.LlamaFileType's name for a file of this type."""
+    quant: str | None
+    """gguf.GGMLQuantizationType's name of its 2-D tensors, where gguf's quantizer writes them (else numpy's cast)."""
+    suffix: str
+    """The file name's tag: run-f16.gguf."""
+
+
+GGUF_DTYPES = {"float32": GgufType("ALL_F32", None, "f32"), "float16": GgufType("MOSTLY_F16", None, "f16"),
+               "bfloat16": GgufType("MOSTLY_BF16", "BF16", "bf16"), "q8_0": GgufType("MOSTLY_Q8_0", "Q8_0", "q8_0"),
+               "q4_0": GgufType("MOSTLY_Q4_0", "Q4_0", "q4_0")}
+GGUF_TYPES = tuple(GGUF_DTYPES)
 # A 4-bit head's error lands on every logit (and the small presets tie it to the token embeddings):
 # llama.cpp's own quantizer keeps the head at 6 bits for q4_0, a type gguf's Python quantizer cannot write,
 # so the next one up it can.
 HEAD_TENSORS = ("token_embd.weight", "output.weight")
-__all__ = ["GGUF_TYPES", "SUPPORTED", "check_gguf_supported", "source_pre_tokenizer", "stored_type", "write_gguf"]
+__all__ = ["GGUF_DTYPES", "GGUF_TYPES", "SUPPORTED", "check_gguf_supported", "source_pre_tokenizer", "stored_type",
+           "write_gguf"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,7 @@ def _encode(array, dtype: str):
         return array.astype(np.float32), None
     if dtype == "float16":
         return array.astype(np.float16), None
-    qtype = getattr(gguf.GGMLQuantizationType, QUANT_TYPES[dtype])
+    qtype = getattr(gguf.GGMLQuantizationType, GGUF_DTYPES[dtype].quant)
     if array.shape[-1] % gguf.GGML_QUANT_SIZES[qtype][0]:  # q8_0 and q4_0 work on blocks of 32 values per row
         return array.astype(np.float16), None
     return gguf.quants.quantize(array.astype(np.float32), qtype), qtype
@@ -173,7 +185,7 @@ def write_gguf(model, tokenizer, path: Path, *, dtype: str, name: str, chat_temp
     arch = check_gguf_supported(config)
     writer = gguf.GGUFWriter(str(path), arch.name)
     _hyperparameters(writer, config, name, arch)
-    writer.add_file_type(getattr(gguf.LlamaFileType, FILE_TYPES[dtype]))
+    writer.add_file_type(getattr(gguf.LlamaFileType, GGUF_DTYPES[dtype].file_type))
     add_tokenizer(writer, tokenizer, config.vocab_size, chat_template, source=source_gguf(source),
                   model_type=getattr(config, "model_type", ""), pre=pre_tokenizer)
     for gguf_name, array in _tensors(model, arch):
