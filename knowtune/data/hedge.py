@@ -18,7 +18,7 @@ from ..config import HEDGE_BELOW
 from .facts import guess_lang
 from .grounding import ungrounded_note
 
-__all__ = ["HEDGE_BELOW", "HEDGE_NOTES", "hedge_note", "hedged", "needs_hedge"]
+__all__ = ["HEDGE_BELOW", "HEDGE_NOTES", "hedge_note", "hedged", "needs_hedge", "note_for"]
 
 HEDGE_NOTES = {"en": " (I think so, but I may be wrong.)", "zh": "（我认为如此，但可能有误。）"}
 """What a hedged reply ends with; eval.refusal counts it a hedge, not a refusal, and adds no answer."""
@@ -34,11 +34,18 @@ def hedge_note(reply: str) -> str:
     return HEDGE_NOTES.get(guess_lang(reply), HEDGE_NOTES["en"])
 
 
-def hedged(reply: str, confidence: float | None, threshold: float = HEDGE_BELOW, *, ungrounded: bool = False) -> str:
-    """The reply, when it says something, with the grounding note where no fact grounds it
-    (`ungrounded`, data.grounding), else with the hedge note where its confidence is below the threshold."""
+def note_for(reply: str, confidence: float | None, threshold: float = HEDGE_BELOW, *,
+             ungrounded: bool = False) -> str:
+    """What a reply ends with: nothing for an empty reply, the grounding note where no fact grounds
+    it (`ungrounded`, data.grounding), else the hedge note where its confidence is below the
+    threshold, else nothing. Eval and the serving engine both add it."""
     if not reply.strip():
-        return reply
+        return ""
     if ungrounded:
-        return reply + ungrounded_note(reply)
-    return reply + hedge_note(reply) if needs_hedge(confidence, threshold) else reply
+        return ungrounded_note(reply)
+    return hedge_note(reply) if needs_hedge(confidence, threshold) else ""
+
+
+def hedged(reply: str, confidence: float | None, threshold: float = HEDGE_BELOW, *, ungrounded: bool = False) -> str:
+    """The reply with its note (note_for)."""
+    return reply + note_for(reply, confidence, threshold, ungrounded=ungrounded)

@@ -33,9 +33,12 @@ class KnowledgeBase:
     passages: list[str] = field(default_factory=list)
     taught: dict[int, str] = field(default_factory=dict)
     """Knowledge index (the `fact` of a held-out question) -> the sentence taught for it."""
-    subjects: set[str] = field(default_factory=set)
     facts: list[Fact] = field(default_factory=list)
-    """The facts, for grounding replies (data.grounding)."""
+    """The facts, for grounding replies (data.grounding) and choosing the unanswerable set."""
+
+    @property
+    def subjects(self) -> set[str]:
+        return {f.subject.lower() for f in self.facts}
 
     def gold(self, question: dict) -> str:
         index = question.get("fact")
@@ -49,7 +52,7 @@ def knowledge_of_dataset(data_dir: Path, knowledge_file: Path | None = None) -> 
     samples = (obj for _, obj in read_jsonl(train_file, comments=False)) if train_file.is_file() else ()
     facts = knowledge_facts(knowledge_file) if knowledge_file.is_file() else []
     taught, passages = dataset_passages(samples, facts)
-    return KnowledgeBase(passages=passages, taught=taught, subjects={f.subject.lower() for f in facts}, facts=facts)
+    return KnowledgeBase(passages=passages, taught=taught, facts=facts)
 
 
 def knowledge_of_run(run_dir: Path) -> KnowledgeBase:
@@ -67,8 +70,7 @@ def knowledge_of_path(path: Path) -> KnowledgeBase:
                                 field="--kb")
         return knowledge_of_dataset(path)
     facts = load_facts([Path(p) for p in str(path).split(",")])
-    return KnowledgeBase(passages=dataset_passages([], facts)[1], subjects={f.subject.lower() for f in facts},
-                         facts=facts)
+    return KnowledgeBase(passages=dataset_passages([], facts)[1], facts=facts)
 
 
 def main_lang(questions: list[dict]) -> str:

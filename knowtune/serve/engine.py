@@ -16,8 +16,8 @@ from typing import Iterator
 from ..config.run import Run
 from ..data import KNOWLEDGE_FILE, ChatPrompt
 from ..data.facts import knowledge_facts
-from ..data.grounding import Grounding, ungrounded_note
-from ..data.hedge import HEDGE_BELOW, hedge_note, needs_hedge
+from ..data.grounding import Grounding
+from ..data.hedge import HEDGE_BELOW, note_for
 from ..models import GenerationStats, LoadedModel, generate_batch, stream_generate
 from ..models.merged import merged_for_good
 from .stop_text import StopText
@@ -105,14 +105,12 @@ class Engine:
             if piece:
                 said.append(piece)
                 yield piece
-        if not said:
-            return
         reply = "".join(said)
         asked = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
-        if self.grounding is not None and isinstance(asked, str) and self.grounding.ungrounded(asked, reply):
-            yield ungrounded_note(reply)
-        elif needs_hedge(stats.confidence, self.hedge_below):
-            yield hedge_note(reply)
+        ungrounded = self.grounding is not None and isinstance(asked, str) and self.grounding.ungrounded(asked, reply)
+        note = note_for(reply, stats.confidence, self.hedge_below, ungrounded=ungrounded)
+        if note:
+            yield note
 
     def stream_text(self, prompt: str, sampling: Sampling,
                     stats: GenerationStats | None = None) -> Iterator[str]:
