@@ -18,6 +18,8 @@ HEDGE_HELP = ("Add a note that it may be wrong to a reply the model is less sure
               "token probability, greedy decoding only); 0: never.")
 FACT_CHECK_HELP = ("Add a note to a reply about the knowledge base that none of its facts backs (the question "
                    "naming one side of a fact, the reply the other).")
+ROUTE_HELP = ("Answer questions outside the knowledge base (naming none of its subjects, answers or their rare "
+              "words) with the adapter off, by the base model, which forgot nothing.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Teach a small language model your knowledge base by fine-tuning, and prove it learned.")
@@ -144,6 +146,7 @@ def eval_(
     batch_size: int = typer.Option(ANSWER_BATCH, "--batch-size", help="Questions answered per batch."),
     hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help=HEDGE_HELP),
     fact_check: bool = typer.Option(True, "--fact-check/--no-fact-check", help=FACT_CHECK_HELP),
+    route: bool = typer.Option(True, "--route/--no-route", help=ROUTE_HELP),
     retrieve_below: float = typer.Option(RETRIEVE_BELOW, "--retrieve-below", help="The + RAG rows retrieve passages only for questions whose closed-book reply is less sure than this; 1: for every question."),
     out: Optional[Path] = typer.Option(None, help="Where to write answers, metrics and reports (default RUN/eval)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT even when it is not a knowtune evaluation (default: only an earlier evaluation is replaced)."),
@@ -158,7 +161,7 @@ def eval_(
     options = EvalOptions(questions=questions, base=base, rag=rag, top_k=top_k, probes=probes,
                           hallucination=hallucination, unanswerable=unanswerable, kb=kb, batch_size=batch_size,
                           hedge_below=hedge_below, retrieve_below=retrieve_below, fact_check=fact_check,
-                          overwrite=overwrite)
+                          route=route, overwrite=overwrite)
     check_valid(options, field=cli_flag)
     if runs is not None:  # compare builds on evaluate, so the choice between the two is made here
         from .commands.compare import compare_command
@@ -179,11 +182,12 @@ def chat(
     temperature: float = typer.Option(0.0, help="0 for greedy decoding."),
     hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help=HEDGE_HELP),
     fact_check: bool = typer.Option(True, "--fact-check/--no-fact-check", help=FACT_CHECK_HELP),
+    route: bool = typer.Option(True, "--route/--no-route", help=ROUTE_HELP),
 ):
     """Talk to a model, streaming its replies (/reset clears the history, /exit quits)."""
     from .commands.chat import chat_command
 
-    chat_command(run, model, message, max_new_tokens, temperature, hedge_below, fact_check)
+    chat_command(run, model, message, max_new_tokens, temperature, hedge_below, fact_check, route)
 
 
 @app.command()
@@ -205,6 +209,7 @@ def serve(
     threads: Optional[int] = typer.Option(None, help="CPU threads for the model (default: torch's choice)."),
     hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help=HEDGE_HELP),
     fact_check: bool = typer.Option(True, "--fact-check/--no-fact-check", help=FACT_CHECK_HELP),
+    route: bool = typer.Option(True, "--route/--no-route", help=ROUTE_HELP),
 ):
     """OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from .commands.serve import serve_command
@@ -216,7 +221,8 @@ def serve(
                              max_tokens=max_tokens, default_max_tokens=min(256, max_tokens),
                              max_prompt_tokens=max_prompt_tokens, max_body_bytes=max_body_bytes, max_queue=max_queue,
                              threads=threads, request_timeout=request_timeout, insecure=insecure,
-                             allowed_hosts=tuple(allow_host or ()), hedge_below=hedge_below, fact_check=fact_check)
+                             allowed_hosts=tuple(allow_host or ()), hedge_below=hedge_below, fact_check=fact_check,
+                             route=route)
     serve_command(run, model, settings)
 
 

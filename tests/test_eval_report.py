@@ -78,6 +78,18 @@ def test_metrics_json_holds_every_system_and_pass(full_eval):
         assert sum(h["total"] for h in s["by_split"].values()) == len(probe)
     assert forgetting["drop_points"] == pytest.approx(
         round(100 * (forgetting["base"]["accuracy"] - forgetting["model"]["accuracy"]), 1))
+    # routing: the probe's questions name nothing of the knowledge base, so the base model answers them;
+    # the adapter's own answers are the probe_alone pass
+    routed, base = read_jsonl(out / "model_probe_answers.jsonl"), read_jsonl(out / "base_probe_answers.jsonl")
+    assert {r["answered_by"] for r in routed} == {"base"} and forgetting["model"]["answered_by_base"] == len(probe)
+    assert [r["reply"] for r in routed] == [r["reply"] for r in base]
+    alone = read_jsonl(out / "model_probe_alone_answers.jsonl")
+    assert forgetting["model_alone"]["total"] == len(alone) == len(probe) and "answered_by" not in alone[0]
+    assert [r["reply"] for r in alone] != [r["reply"] for r in base]
+    assert forgetting["alone_drop_points"] == pytest.approx(
+        round(100 * (forgetting["base"]["accuracy"] - forgetting["model_alone"]["accuracy"]), 1))
+    assert results["labels"]["model_alone"] == "fine-tuned, adapter on for every question"
+    assert {r["answered_by"] for r in read_jsonl(out / "model_answers.jsonl")} == {"fine-tuned"}
     for who in ("base", "model"):
         h = results["hallucination"][who]
         assert h["total"] == 3 and h["declines"] + h["hedges"] + h["asserts"] == 3

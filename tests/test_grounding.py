@@ -117,7 +117,7 @@ def test_chat_streams_the_grounding_note_after_an_unbacked_reply(tiny_qwen, monk
     engine = Engine.from_model(str(tiny_qwen))
     said = {"text": ""}
 
-    def fixed_stream(prompt, sampling, stats):
+    def fixed_stream(prompt, sampling, stats, **_):
         stats.confidence = 0.99
         yield from re.split(r"(?<= )", said["text"])  # in pieces, as a model streams
 

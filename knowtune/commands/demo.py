@@ -120,7 +120,9 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
                                                      stats.losses))
     probe = results["forgetting"]
     # with its 95 % interval: on a few hundred questions a few points either way may be chance
-    console.print(f"general-knowledge probe: {pct_interval(probe['base'])} -> {pct_interval(probe['model'])}")
+    console.print(f"general-knowledge probe: {pct_interval(probe['base'])} -> {pct_interval(probe['model'])}"
+                  + (f" (questions outside the knowledge base answered by the base model; the adapter on for "
+                     f"every question: {pct_interval(probe['model_alone'])})" if "model_alone" in probe else ""))
     made_up = results["hallucination"]
     if made_up:  # declined or hedged is right: these answers are not in the knowledge base
         console.print("unanswerable questions answered with an invention: "

@@ -19,6 +19,7 @@ from ..config.fsutil import atomic_dir, check_output
 from ..config.run import Run
 from ..data import HELDOUT_FILE
 from ..data.grounding import Grounding
+from ..data.scope import KnowledgeScope
 from ..data.retrieval import TOP_K, build_index
 from ..eval import accuracy_line, answer_questions, load_questions, summarise
 from ..eval.full_report import acc, acc_interval, build_report, pct
@@ -27,6 +28,7 @@ from ..eval.sources import (KnowledgeBase, default_unanswerable, knowledge_of_da
                             knowledge_of_run, load_unanswerable, main_lang, probe_file)
 from ..eval.suite import EvalPlan, evaluate_model
 from ..models.answer_cache import model_identity
+from ..models.merged import adapter_off, has_adapter
 from ..config.hardware import fast_bf16_available
 
 console = Console()
@@ -47,6 +49,8 @@ class EvalOptions:
     retrieve_below: float = RETRIEVE_BELOW
     fact_check: bool = True
     """Replies about the knowledge base that none of its facts grounds carry a note (data.grounding)."""
+    route: bool = True
+    """Questions outside the knowledge base are answered with the adapter off (data.scope)."""
     overwrite: bool = False
 
     def validate(self) -> None:
@@ -84,7 +88,8 @@ def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, opti
                     system=system, top_k=options.top_k, bf16=fast_bf16_available(),
                     batch_size=options.batch_size, natural=natural, hedge_below=options.hedge_below,
                     retrieve_below=options.retrieve_below,
-                    grounding=Grounding(kb.facts) if options.fact_check and kb is not None and kb.facts else None)
+                    grounding=Grounding(kb.facts) if options.fact_check and kb is not None and kb.facts else None,
+                    scope=KnowledgeScope(kb.facts) if options.route and kb is not None and kb.facts else None)
     if options.rag and kb is not None:
         plan.index = build_index(kb.passages)
     if options.probes:
@@ -114,6 +119,7 @@ def plan_info(plan: EvalPlan, questions_file: Path | str, options: EvalOptions) 
             "unanswerable": (f"{options.unanswerable or 'bundled Hainan set'} ({len(plan.unanswerable)})"
                              if plan.unanswerable else "off (no set for this knowledge base)"),
             "fact check": f"against {len(plan.grounding)} facts" if plan.grounding else "off",
+            "routing": "questions outside the knowledge base answered with the adapter off" if plan.scope else "off",
             "precision": "bf16" if plan.bf16 else "fp32"}
 
 
@@ -161,8 +167,8 @@ def report_eval(run: Run, results: dict, run_info: dict) -> None:
 def _base_passes(loaded, meta: dict, plan: EvalPlan) -> dict:
     """The base model on the same plan: the adapter switched off, or the base loaded anew."""
     model = loaded.model
-    if hasattr(model, "disable_adapter"):
-        with model.disable_adapter():
+    if has_adapter(model):
+        with adapter_off(model):
             return evaluate_model(model, loaded.tokenizer, plan, "base", progress_bar)
     from ..models import load_model
 
@@ -205,7 +211,7 @@ def show(results: dict, out: Path) -> None:
     console.print(table)
     forgetting, hallucination = results["forgetting"], results["hallucination"]
     for who, s in forgetting.items():
-        if who != "drop_points":
+        if not who.endswith("drop_points"):
             console.print(f"general probe ({results['labels'].get(who, who)}): {acc_interval(s)}")
     for who, h in hallucination.items():
         console.print(f"unanswerable ({results['labels'].get(who, who)}): {h['asserts']}/{h['total']} "

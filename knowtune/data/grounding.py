@@ -47,7 +47,7 @@ _NUMBER = re.compile(r"\d|[零一二三四五六七八九十百千万亿两]+(?:
                      r"thousand|million|billion|dozen|first|second|third|fourth|fifth|once|twice)\b", re.IGNORECASE)
 
 
-def _entity(answer: str) -> bool:
+def names_a_thing(answer: str) -> bool:
     """An answer that names something (a proper name, a Chinese name without digits): replies that
     mention it are about the knowledge base; "five", "1992" or "coconut palm" say nothing of that."""
     return not re.search(r"\d", answer) and bool(re.search(r"[A-Z]", answer) or CJK.search(answer))
@@ -61,7 +61,7 @@ class Grounding:
         self._subjects = [tuple({name_key(n) for n in names}) for names in subject_names(self.facts)]
         self._answers = [tuple({name_key(a) for a in fact.answers}) for fact in self.facts]
         about = {n for names in self._subjects for n in names}
-        about |= {name_key(a) for fact in self.facts for a in fact.answers if _entity(a)}
+        about |= {name_key(a) for fact in self.facts for a in fact.answers if names_a_thing(a)}
         self._about = tuple(sorted(about))
 
     def __len__(self) -> int:

@@ -13,8 +13,10 @@ from ..data.heldout import read_questions
 from ..data.jsonl import write_jsonl
 from ..data.grounding import Grounding
 from ..data.hedge import HEDGE_BELOW, hedged
+from ..data.scope import KnowledgeScope
 from ..models import generate_scored
 from ..models.answer_cache import cached_answers
+from ..models.merged import adapter_off, adapter_on
 from .normalize import contains_answer
 
 
@@ -27,7 +29,7 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
                      batch_size: int = ANSWER_BATCH, max_new_tokens: int = 32, progress=None,
                      system: str | None = None, user_texts: list[str] | None = None,
                      identity: str | None = None, hedge_below: float = HEDGE_BELOW,
-                     grounding: Grounding | None = None) -> list[dict]:
+                     grounding: Grounding | None = None, scope: KnowledgeScope | None = None) -> list[dict]:
     """Greedy replies to each question, scored against its accepted answers.
 
     Each row keeps the model's confidence in its reply (data.hedge); a reply below `hedge_below`
@@ -36,6 +38,9 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
     user_texts: what to send instead of the bare questions (e.g. with retrieved passages).
     identity: the caller's word that `model` is an unchanged model of this identity (a base model):
     its answers are then read from, and kept in, the answer cache (models.answer_cache).
+    scope: for a model with its adapter on, the questions outside the knowledge base are answered
+    with the adapter off, as chat and the API answer them (data.scope); each row's `answered_by`
+    says which ("fine-tuned" or "base").
     """
     texts = user_texts if user_texts is not None else [q["question"] for q in questions]
     prompt = ChatPrompt(tokenizer, system)
@@ -46,22 +51,40 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
             model, tokenizer, asked, bf16=bf16, batch_size=batch_size, max_new_tokens=max_new_tokens,
             progress=progress)]
 
+    routed = scope is not None and identity is None and adapter_on(model)
+    to_base = [routed and not scope.about(q["question"]) for q in questions]
     if identity is None:
         start = time.perf_counter()
-        scored = generate(prompts)
+        scored = _routed(generate, prompts, to_base, lambda: adapter_off(model))
         seconds = [round((time.perf_counter() - start) / max(len(questions), 1), 4)] * len(prompts)
     else:
         scored, seconds = cached_answers(prompts, identity, {"bf16": bf16, "max_new_tokens": max_new_tokens,
                                                              "scored": True}, generate, progress)
     rows = []
-    for q, (text, confidence), t in zip(questions, scored, seconds):
+    for q, (text, confidence), t, base in zip(questions, scored, seconds, to_base):
         ungrounded = grounding is not None and grounding.ungrounded(q["question"], text)
         reply = hedged(text, confidence, hedge_below, ungrounded=ungrounded)
         rows.append({"question": q["question"], "reply": reply, "correct": contains_answer(reply, q["answers"]),
                      "answers": q["answers"], "category": q.get("category", "general"), "seconds": t,
                      "confidence": None if confidence is None else round(confidence, 4),
-                     **({"ungrounded": ungrounded} if grounding is not None else {})})
+                     **({"ungrounded": ungrounded} if grounding is not None else {}),
+                     **({"answered_by": "base" if base else "fine-tuned"} if routed else {})})
     return rows
+
+
+def _routed(generate, prompts: list[str], to_base: list[bool], base_weights) -> list:
+    """generate(prompts) with the prompts marked `to_base` answered inside base_weights(), in order."""
+    if not any(to_base):
+        return generate(prompts)
+    mine = [i for i, base in enumerate(to_base) if not base]
+    theirs = [i for i, base in enumerate(to_base) if base]
+    out: list = [None] * len(prompts)
+    for i, reply in zip(mine, generate([prompts[i] for i in mine]) if mine else []):
+        out[i] = reply
+    with base_weights():
+        for i, reply in zip(theirs, generate([prompts[i] for i in theirs])):
+            out[i] = reply
+    return out
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -71,10 +94,12 @@ def summarise(rows: list[dict]) -> dict:
     for r in rows:
         by_cat[r["category"]][0] += r["correct"]
         by_cat[r["category"]][1] += 1
+    routed = [r for r in rows if "answered_by" in r]
     return {"accuracy": k / n if n else 0.0, "correct": k, "total": n,
             "seconds_per_answer": rows[0]["seconds"] if rows else 0.0,
             "by_category": {c: {"accuracy": a / t, "correct": a, "total": t}
-                            for c, (a, t) in sorted(by_cat.items())}}
+                            for c, (a, t) in sorted(by_cat.items())},
+            **({"answered_by_base": sum(r["answered_by"] == "base" for r in routed)} if routed else {})}
 
 
 def accuracy_line(summary: dict) -> str:

@@ -74,7 +74,11 @@ def headline(results: dict) -> str:
         drop = forgetting["drop_points"]
         change = f"{drop:.1f} points lost" if drop > 0 else f"{-drop:.1f} points gained" if drop < 0 else "unchanged"
         text += (f" General-knowledge probe: {pct_interval(forgetting['base'])} before, "
-                 f"{pct_interval(forgetting['model'])} after ({change}).")
+                 f"{pct_interval(forgetting['model'])} after ({change})")
+        if "model_alone" in forgetting:
+            text += (f"; questions outside the knowledge base went to the base model, the adapter on for "
+                     f"every question scores {pct_interval(forgetting['model_alone'])}")
+        text += "."
     hallucination = results["hallucination"]
     if hallucination:
         text += " Confident answers to unanswerable questions: " + ", ".join(
@@ -215,14 +219,22 @@ def _forgetting(doc: Doc, results: dict) -> None:
     doc.para("Very easy world-knowledge questions that have nothing to do with the knowledge base: "
              "what fine-tuning cost. The interval is the 95 % Wilson interval of the accuracy: a change "
              "within it may be chance. Dev half: for choosing settings; test half: only reported.")
+    if "model_alone" in forgetting:
+        doc.para("Questions outside the knowledge base are answered with the adapter switched off, by the "
+                 "base model (routing, as chat and the API do; `--no-route` turns it off): the fine-tuned "
+                 "row is what a user of knowtune's chat or server gets. The row with the adapter on for "
+                 "every question is what the weights themselves forgot: what a merged or exported model answers.")
     rows = []
     for who, s in forgetting.items():
-        if who != "drop_points":
+        if not who.endswith("drop_points"):
             halves = s.get("by_split", {})
             rows.append([results["labels"].get(who, who), acc(s), interval(s) or "—",
                          *(acc_interval(halves[h]) if h in halves else "—" for h in ("dev", "test"))])
     if "drop_points" in forgetting:
         rows.append(["drop (points)", f"{forgetting['drop_points']:.1f}", "", "", ""])
+    if "alone_drop_points" in forgetting:
+        rows.append(["drop, adapter on for every question (points)", f"{forgetting['alone_drop_points']:.1f}",
+                     "", "", ""])
     doc.table(["model", "probe accuracy", "95 % interval", "dev", "test"], rows)
 
 

@@ -14,7 +14,8 @@ from .document import Doc
 from .evaluate import write_results
 from .suite import Pass
 
-RUN_LABELS = {"base": "base", "base_rag": "base + RAG", "model": "fine-tuned", "model_rag": "fine-tuned + RAG"}
+RUN_LABELS = {"base": "base", "base_rag": "base + RAG", "model": "fine-tuned", "model_rag": "fine-tuned + RAG",
+              "model_alone": "fine-tuned, adapter on for every question"}
 MODEL_LABELS = {"model": "model", "model_rag": "model + RAG"}
 
 
@@ -33,13 +34,19 @@ def combine(passes: dict[str, dict[str, Pass]], info: dict, *, tuned: bool = Tru
                 natural[key] = mine[name].summary
         if "probe" in mine:
             forgetting[who] = mine["probe"].summary
+        if "probe_alone" in mine:  # what the weights forgot, where the probe's answers were routed
+            forgetting[f"{who}_alone"] = mine["probe_alone"].summary
         if "unanswerable" in mine:
             hallucination[who] = mine["unanswerable"].summary
     if "base" in forgetting and "model" in forgetting:
         forgetting["drop_points"] = round(100 * (forgetting["base"]["accuracy"] - forgetting["model"]["accuracy"]), 1)
+    if "base" in forgetting and "model_alone" in forgetting:
+        forgetting["alone_drop_points"] = round(
+            100 * (forgetting["base"]["accuracy"] - forgetting["model_alone"]["accuracy"]), 1)
     order = ["base", "base_rag", "model", "model_rag"]
     knowledge = {k: knowledge[k] for k in order if k in knowledge}
-    labels = {k: (RUN_LABELS if tuned else MODEL_LABELS).get(k, k) for k in knowledge}
+    labels = {k: (RUN_LABELS if tuned else MODEL_LABELS).get(k, k) for k in [*knowledge, *forgetting]
+              if not k.endswith("drop_points")}
     answered = sum(p.summary.get("total", 0) for mine in passes.values() for p in mine.values())
     seconds = sum(p.summary.get("seconds", 0.0) for mine in passes.values() for p in mine.values())
     info = {**info, "answers generated": answered, "answering seconds": round(seconds, 1)}

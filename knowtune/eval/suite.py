@@ -7,6 +7,8 @@
   closed-book reply was unsure (confidence below `retrieve_below`; see retrieve_when_unsure);
 - probe: the general-knowledge probe (what fine-tuning may have made it forget), with a 95 %
   Wilson interval (a few hundred questions move by several points by chance) and by dev/test half;
+  where questions are routed (data.scope), also `probe_alone`: every probe question asked with the
+  adapter on, what the weights themselves forgot (a merged or exported model has no routing);
 - unanswerable: questions whose answers are not in the knowledge base (hallucinations), by
   half and by kind of question (a missing relation of a real subject, or a made-up subject).
 Answers are generated in left-padded greedy batches; latencies are per answer, batched.
@@ -15,6 +17,7 @@ Answers are generated in left-padded greedy batches; latencies are per answer, b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager
@@ -23,6 +26,8 @@ from ..config import ANSWER_BATCH, RETRIEVE_BELOW
 from ..data.grounding import Grounding
 from ..data.hedge import HEDGE_BELOW
 from ..data.retrieval import TOP_K, PassageIndex, rag_prompt, retrieve
+from ..data.scope import KnowledgeScope
+from ..models.merged import adapter_on
 from .evaluate import answer_questions, summarise
 from .likelihood import answer_logprobs, perplexity
 from .metrics import overlap_summary, reply_scores, wilson_interval
@@ -56,6 +61,9 @@ class EvalPlan:
     """Replies less sure than this carry a hedge note (data.hedge), as chat and the API give them."""
     grounding: Grounding | None = None
     """The knowledge base's facts: a reply about it that none of them grounds carries a note (data.grounding)."""
+    scope: KnowledgeScope | None = None
+    """A model with an adapter answers the questions outside the knowledge base with its adapter off
+    (data.scope), as chat and the API do; None: the adapter answers everything."""
     retrieve_below: float = RETRIEVE_BELOW
     """The + RAG passes keep the closed-book reply where its confidence is at least this, and use
     the reply with passages elsewhere (1: passages for every question)."""
@@ -82,6 +90,9 @@ def evaluate_model(model, tokenizer, plan: EvalPlan, label: str, progress: Progr
                                                  progress, rag=True, closed=passes["natural"].rows)
     if plan.probes:
         passes["probe"] = probe_pass(model, tokenizer, plan, f"{label}: general probe", progress)
+        if plan.scope is not None and adapter_on(model):
+            alone = dataclasses.replace(plan, scope=None)
+            passes["probe_alone"] = probe_pass(model, tokenizer, alone, f"{label}: general probe, adapter on", progress)
     if plan.unanswerable:
         passes["unanswerable"] = unanswerable_pass(model, tokenizer, plan, f"{label}: unanswerable", progress)
     return passes
@@ -95,7 +106,7 @@ def _ask(model, tokenizer, plan: EvalPlan, questions: list[dict], label: str, pr
         rows = answer_questions(model, tokenizer, questions, bf16=plan.bf16, batch_size=plan.batch_size,
                                 max_new_tokens=plan.max_new_tokens, progress=advance, system=plan.system,
                                 user_texts=user_texts, identity=plan.cache_as, hedge_below=plan.hedge_below,
-                                grounding=plan.grounding)
+                                grounding=plan.grounding, scope=plan.scope)
     return rows, time.perf_counter() - start
 
 

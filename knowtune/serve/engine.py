@@ -11,15 +11,16 @@ import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 
 from ..config.run import Run
 from ..data import KNOWLEDGE_FILE, ChatPrompt
 from ..data.facts import knowledge_facts
 from ..data.grounding import Grounding
 from ..data.hedge import HEDGE_BELOW, note_for
+from ..data.scope import KnowledgeScope
 from ..models import GenerationStats, LoadedModel, generate_batch, stream_generate
-from ..models.merged import merged_for_good
+from ..models.merged import base_switch, merged_for_good
 from .stop_text import StopText
 
 
@@ -46,10 +47,15 @@ class Engine:
     grounding: Grounding | None = None
     """A run's knowledge base: a reply about it that none of its facts grounds ends with a note
     saying so (data.grounding); None (a base model, or fact checking off): no such note."""
+    scope: KnowledgeScope | None = None
+    """A run's knowledge base, for a model with an adapter: a chat question outside it is answered
+    with the adapter off, by the base model, which forgot nothing (data.scope); None: no routing."""
+    base_weights: Callable[[], ContextManager] | None = field(default=None, repr=False)
+    """A context in which the model answers as its base (models.merged.base_switch), with `scope`."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_run(cls, run: Run | str | Path, **load) -> "Engine":
+    def from_run(cls, run: Run | str | Path, *, route: bool = True, **load) -> "Engine":
         from ..config.hardware import fast_bf16_available
         from ..train.trained import load_run
 
@@ -58,9 +64,11 @@ class Engine:
         knowledge = run.path / KNOWLEDGE_FILE
         facts = knowledge_facts(knowledge) if knowledge.is_file() else []
         loaded, _meta = load_run(run, **load)
-        loaded.model = merged_for_good(loaded.model)  # serving only answers: merge once, not per request
+        # serving only answers: merge once, not per request (with routing, the base weights kept beside)
+        loaded.model, base_weights = base_switch(loaded.model) if route and facts else (merged_for_good(loaded.model), None)
         return cls(loaded=loaded, name=run.name, bf16=fast_bf16_available(), system_prompt=system_prompt,
-                   grounding=Grounding(facts) if facts else None)
+                   grounding=Grounding(facts) if facts else None,
+                   scope=KnowledgeScope(facts) if base_weights is not None else None, base_weights=base_weights)
 
     @classmethod
     def from_model(cls, spec: str, **load) -> "Engine":
@@ -98,30 +106,36 @@ class Engine:
         greedy reply the model was unsure of ends with the hedge note."""
         sampling = Sampling(max_new_tokens, temperature, top_p, seed, tuple(stop))
         stats = stats if stats is not None else GenerationStats()
+        asked = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
         said = []
-        for piece in self.stream_text(self.prompt(messages), sampling, stats):
+        for piece in self.stream_text(self.prompt(messages), sampling, stats, base=self.outside(asked)):
             if not said:
                 piece = piece.lstrip()
             if piece:
                 said.append(piece)
                 yield piece
         reply = "".join(said)
-        asked = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
         ungrounded = self.grounding is not None and isinstance(asked, str) and self.grounding.ungrounded(asked, reply)
         note = note_for(reply, stats.confidence, self.hedge_below, ungrounded=ungrounded)
         if note:
             yield note
 
-    def stream_text(self, prompt: str, sampling: Sampling,
-                    stats: GenerationStats | None = None) -> Iterator[str]:
-        """The continuation of an already-rendered prompt, cut before the first stop string.
+    def outside(self, question) -> bool:
+        """Whether routing sends this question (the last user message) to the base model."""
+        return self.scope is not None and isinstance(question, str) and not self.scope.about(question)
+
+    def stream_text(self, prompt: str, sampling: Sampling, stats: GenerationStats | None = None, *,
+                    base: bool = False) -> Iterator[str]:
+        """The continuation of an already-rendered prompt, cut before the first stop string; by the
+        base model when `base` (and the engine routes).
 
         `stats` gets the token counts and finish reason ("stop" or "length") when the stream ends.
         """
         stats = stats if stats is not None else GenerationStats()
         cut = StopText(sampling.stop)
         stopped = False
-        with self.lock:
+        weights = self.base_weights() if base and self.base_weights is not None else contextlib.nullcontext()
+        with self.lock, weights:
             pieces = stream_generate(self.loaded.model, self.tokenizer, prompt,
                                      max_new_tokens=sampling.max_new_tokens, bf16=self.bf16,
                                      temperature=sampling.temperature, top_p=sampling.top_p,

@@ -34,6 +34,8 @@ class ServeSettings:
     """A greedy chat reply less sure than this ends with a note that it may be wrong (data.hedge); 0: never."""
     fact_check: bool = True
     """A run's chat reply about its knowledge base that none of the facts grounds ends with a note saying so (data.grounding)."""
+    route: bool = True
+    """A run's chat question outside its knowledge base is answered with the adapter off (data.scope)."""
     request_timeout: float = 300.0
     """Seconds a request may take, waiting in the queue included; then it is stopped."""
     insecure: bool = False
