@@ -69,12 +69,17 @@ def test_questions_about_anything_else_are_left_alone(en):
     ("五指山有多高？", "五指山海拔1867米。", True),
     ("2045年博鳌亚洲论坛会有多少人参会？", "博鳌亚洲论坛的举办地是博鳌。", False),  # a number asked, none said
     ("三沙市市长穿多大码的鞋？", "三沙市的政府驻地是永兴岛。", False),  # the 三 of 三沙 is no number
-    ("五指山有多少座山峰？", "五指山有五座山峰，海拔1867米。", True),  # 五座: a numeral with its measure word
     ("三沙市市长是谁？", "三沙市的市长是王海。", False),
 ])
 def test_chinese_replies_are_grounded_the_same_way(zh, question, reply, grounded):
     assert zh.concerns(question, reply)
     assert zh.ungrounded(question, reply) is not grounded
+
+
+def test_a_chinese_numeral_with_its_measure_word_is_a_number():
+    names_only = Grounding(ZH, relations=False)  # the peaks are no relation of the knowledge base
+    assert not names_only.ungrounded("五指山有多少座山峰？", "五指山有五座山峰，海拔1867米。")  # 五座
+    assert names_only.ungrounded("五指山有多少座山峰？", "五指山的山峰很高。")
 
 
 @pytest.mark.parametrize("reply", ["The founder of Greyling Freight is Hester Dunmoyle.", "三沙市的市长是王海。"])
@@ -131,3 +136,23 @@ def test_chat_streams_the_grounding_note_after_an_unbacked_reply(tiny_qwen, monk
     said["text"] = "Greyling Freight is in Orrenmouth."
     assert list(engine.stream([{"role": "user", "content": "Where is Greyling Freight based?"}]))[-1] != \
         UNGROUNDED_NOTES["en"]
+
+
+@pytest.mark.parametrize("question, reply, grounded", [
+    # another relation of the subject, answered with the fact it holds: its words are not the relation's
+    ("What is the annual turnover of the Skellwyn Kelp Company?", "It is Hester Dunmoyle.", False),
+    ("How many pubs does Orrenmouth have?", "Orrenmouth has 8,460.", False),  # a number, of its population
+    # the relation asked in the lexicon's other words, or in none beyond the names
+    ("Who started the Skellwyn Kelp Company?", "Hester Dunmoyle.", True),
+    ("Where is Greyling Freight based?", "Orrenmouth.", True),
+    ("Greyling Freight?", "Orrenmouth.", True),
+])
+def test_a_fact_grounds_only_a_question_that_may_ask_its_relation(en, question, reply, grounded):
+    assert en.ungrounded(question, reply) is not grounded
+    assert not Grounding(EN, relations=False).ungrounded(question, reply)  # names alone: grounded
+
+
+def test_chinese_relations_are_asked_in_their_own_words(zh):
+    assert not zh.ungrounded("三沙市政府驻地在哪里？", "三沙市的政府驻地是永兴岛。")
+    assert zh.ungrounded("三沙市的市长是谁？", "三沙市的政府驻地是永兴岛。")  # asks no number: the relation tells
+    assert not Grounding(ZH, relations=False).ungrounded("三沙市的市长是谁？", "三沙市的政府驻地是永兴岛。")

@@ -23,6 +23,7 @@ import re
 
 from .augment.names import name_key, subject_names
 from .facts import Fact, guess_lang
+from .relation_words import asks_relation, question_words, relation_words
 from .text import CJK, Matchable, names_in
 
 __all__ = ["Grounding", "UNGROUNDED_NOTES", "ungrounded_note"]
@@ -56,10 +57,14 @@ def names_a_thing(answer: str) -> bool:
 class Grounding:
     """The facts of a knowledge base, ready to ground replies (build it once; checking is cheap)."""
 
-    def __init__(self, facts: list[Fact]):
+    def __init__(self, facts: list[Fact], *, relations: bool = True):
         self.facts = list(facts)
-        self._subjects = [tuple({name_key(n) for n in names}) for names in subject_names(self.facts)]
+        names = subject_names(self.facts)
+        self._subjects = [tuple({name_key(n) for n in group}) for group in names]
         self._answers = [tuple({name_key(a) for a in fact.answers}) for fact in self.facts]
+        # relations: a fact grounds a reply only to a question that may ask its relation (data.relation_words)
+        self._relations = [(relation_words(fact, [*group, *fact.answers]), question_words(" ".join([*group, *fact.answers])))
+                           for fact, group in zip(self.facts, names)] if relations else None
         about = {n for names in self._subjects for n in names}
         about |= {name_key(a) for fact in self.facts for a in fact.answers if names_a_thing(a)}
         self._about = tuple(sorted(about))
@@ -72,15 +77,17 @@ class Grounding:
         return names_in(Matchable(f"{question}\n{reply}"), self._about)
 
     def support(self, question: str, reply: str) -> Fact | None:
-        """The first fact with one side named in the question and the other in the reply, or None
-        (always None when the question asks for a number and the reply holds none)."""
+        """The first fact with one side named in the question and the other in the reply, and (with
+        `relations`) a question that may ask its relation, or None (always None when the question
+        asks for a number and the reply holds none)."""
         if _ASKS_NUMBER.search(question) and not _NUMBER.search(reply):
             return None
         asked, said = Matchable(question), Matchable(reply)
-        for fact, subjects, answers in zip(self.facts, self._subjects, self._answers):
-            if names_in(said, answers) and names_in(asked, subjects):
-                return fact
-            if names_in(said, subjects) and names_in(asked, answers):
+        words = question_words(question) if self._relations is not None else None
+        for i, (fact, subjects, answers) in enumerate(zip(self.facts, self._subjects, self._answers)):
+            named = (names_in(said, answers) and names_in(asked, subjects)) or \
+                (names_in(said, subjects) and names_in(asked, answers))
+            if named and (words is None or asks_relation(words, *self._relations[i])):
                 return fact
         return None
 
