@@ -136,7 +136,7 @@ def main() -> None:
                                                           augment=False, overwrite=True))[1]
                 if q.get("set") != "natural"]
     sets = dict(parse_override(s) for s in args.set)
-    runs, started = [], time.strftime("%Y-%m-%d %H:%M")
+    runs, started, base_identity = [], time.strftime("%Y-%m-%d %H:%M"), None
     for config in args.configs.split(","):
         data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, heldout=[natural],
                                  overwrite=True, **{k: v for k, v in CONFIGS[config].items() if k != "train"})  # this script's own scratch folder
@@ -149,7 +149,8 @@ def main() -> None:
             # and after then differ by the training, not by the precision
             base = load_model(cfg.model, dtype=base_dtype(cfg, get_method(cfg.method)))
             plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
-            plan = dataclasses.replace(plan, cache_as=model_identity(base.model))
+            base_identity = model_identity(base.model)
+            plan = dataclasses.replace(plan, cache_as=base_identity)
             runs.append({"config": "base", "seed": None, **summary_of(evaluate_model(base.model, base.tokenizer,
                                                                                       plan, "base"))})
             del base
@@ -159,6 +160,7 @@ def main() -> None:
             result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True, overwrite=True)
             seconds = time.perf_counter() - tic
             plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
+            plan = dataclasses.replace(plan, base_cache_as=base_identity)  # routed questions: the base's answers
             passes = evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, config)
             scores = summary_of(passes)
             out.mkdir(parents=True, exist_ok=True)

@@ -122,3 +122,25 @@ def test_chat_answers_a_general_question_as_the_base_model(monkeypatch):
     assert said("What is the capital of France?") == want["What is the capital of France?"]
     assert said("What is Haikou's nickname?") == tuned_reply.strip()
     assert tuned_reply.strip() != want["What is Haikou's nickname?"]
+
+
+def test_routed_questions_take_the_base_models_cached_answers(tmp_path, monkeypatch):
+    """The before pass cached the base model's answers; the routed questions of the fine-tuned pass
+    read them instead of asking again, and the knowledge base's questions are still asked."""
+    from knowtune.eval.evaluate import answer_questions
+    from knowtune.models.merged import adapter_off
+
+    monkeypatch.setenv("KNOWTUNE_CACHE", str(tmp_path / "cache"))
+    model, tokenizer = adapted("lora")
+    questions = [{"question": q, "answers": ["x"]} for q in ("What is Haikou's nickname?", "What is the capital of France?")]
+    kwargs = dict(max_new_tokens=6, hedge_below=0.0)
+    with adapter_off(model):
+        before = answer_questions(model, tokenizer, questions, identity="the base", **kwargs)  # fills the cache
+    tuned = answer_questions(model, tokenizer, questions, **kwargs)
+    asked = []
+    import knowtune.eval.evaluate as evaluate
+    real = evaluate.generate_scored
+    monkeypatch.setattr(evaluate, "generate_scored", lambda m, t, prompts, **kw: asked.extend(prompts) or real(m, t, prompts, **kw))
+    routed = answer_questions(model, tokenizer, questions, scope=KnowledgeScope(EN), base_identity="the base", **kwargs)
+    assert [r["reply"] for r in routed] == [tuned[0]["reply"], before[1]["reply"]]
+    assert len(asked) == 1 and "Haikou" in asked[0]  # only the question about the knowledge base generated

@@ -29,7 +29,8 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
                      batch_size: int = ANSWER_BATCH, max_new_tokens: int = 32, progress=None,
                      system: str | None = None, user_texts: list[str] | None = None,
                      identity: str | None = None, hedge_below: float = HEDGE_BELOW,
-                     grounding: Grounding | None = None, scope: KnowledgeScope | None = None) -> list[dict]:
+                     grounding: Grounding | None = None, scope: KnowledgeScope | None = None,
+                     base_identity: str | None = None) -> list[dict]:
     """Greedy replies to each question, scored against its accepted answers.
 
     Each row keeps the model's confidence in its reply (data.hedge); a reply below `hedge_below`
@@ -40,7 +41,8 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
     its answers are then read from, and kept in, the answer cache (models.answer_cache).
     scope: for a model with its adapter on, the questions outside the knowledge base are answered
     with the adapter off, as chat and the API answer them (data.scope); each row's `answered_by`
-    says which ("fine-tuned" or "base").
+    says which ("fine-tuned" or "base"). base_identity: the identity of those base weights, whose
+    answers are then read from the answer cache like `identity`'s (the before pass asked them).
     """
     texts = user_texts if user_texts is not None else [q["question"] for q in questions]
     prompt = ChatPrompt(tokenizer, system)
@@ -51,15 +53,23 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
             model, tokenizer, asked, bf16=bf16, batch_size=batch_size, max_new_tokens=max_new_tokens,
             progress=progress)]
 
+    def base_generate(asked: list[str]) -> list[list]:
+        with adapter_off(model):
+            return generate(asked)
+
+    def base_answers(asked: list[str]) -> list[list]:
+        return cached_answers(asked, base_identity, settings, base_generate, progress)[0] if base_identity \
+            else base_generate(asked)
+
+    settings = {"bf16": bf16, "max_new_tokens": max_new_tokens, "scored": True}
     routed = scope is not None and identity is None and adapter_on(model)
     to_base = [routed and not scope.about(q["question"]) for q in questions]
     if identity is None:
         start = time.perf_counter()
-        scored = _routed(generate, prompts, to_base, lambda: adapter_off(model))
+        scored = _routed(generate, base_answers, prompts, to_base)
         seconds = [round((time.perf_counter() - start) / max(len(questions), 1), 4)] * len(prompts)
     else:
-        scored, seconds = cached_answers(prompts, identity, {"bf16": bf16, "max_new_tokens": max_new_tokens,
-                                                             "scored": True}, generate, progress)
+        scored, seconds = cached_answers(prompts, identity, settings, generate, progress)
     rows = []
     for q, (text, confidence), t, base in zip(questions, scored, seconds, to_base):
         ungrounded = grounding is not None and grounding.ungrounded(q["question"], text)
@@ -72,8 +82,8 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
     return rows
 
 
-def _routed(generate, prompts: list[str], to_base: list[bool], base_weights) -> list:
-    """generate(prompts) with the prompts marked `to_base` answered inside base_weights(), in order."""
+def _routed(generate, base_answers, prompts: list[str], to_base: list[bool]) -> list:
+    """generate(prompts), but base_answers() for the prompts marked `to_base`, in the prompts' order."""
     if not any(to_base):
         return generate(prompts)
     mine = [i for i, base in enumerate(to_base) if not base]
@@ -81,9 +91,8 @@ def _routed(generate, prompts: list[str], to_base: list[bool], base_weights) -> 
     out: list = [None] * len(prompts)
     for i, reply in zip(mine, generate([prompts[i] for i in mine]) if mine else []):
         out[i] = reply
-    with base_weights():
-        for i, reply in zip(theirs, generate([prompts[i] for i in theirs])):
-            out[i] = reply
+    for i, reply in zip(theirs, base_answers([prompts[i] for i in theirs])):
+        out[i] = reply
     return out
 
 

@@ -70,6 +70,10 @@ class EvalPlan:
     cache_as: str | None = None
     """The identity (models.answer_cache.model_identity) of the unchanged base model this plan is
     asked of, whose answers are then cached; None for any other model (a fine-tuned one)."""
+    base_cache_as: str | None = None
+    """For a fine-tuned model whose questions are routed (`scope`): the identity of its base weights as
+    the before pass asked them (its `cache_as`), so that the routed questions' answers come from the
+    cache instead of being generated again."""
 
 
 @dataclass
@@ -106,7 +110,7 @@ def _ask(model, tokenizer, plan: EvalPlan, questions: list[dict], label: str, pr
         rows = answer_questions(model, tokenizer, questions, bf16=plan.bf16, batch_size=plan.batch_size,
                                 max_new_tokens=plan.max_new_tokens, progress=advance, system=plan.system,
                                 user_texts=user_texts, identity=plan.cache_as, hedge_below=plan.hedge_below,
-                                grounding=plan.grounding, scope=plan.scope)
+                                grounding=plan.grounding, scope=plan.scope, base_identity=plan.base_cache_as)
     return rows, time.perf_counter() - start
 
 
