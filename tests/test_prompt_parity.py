@@ -182,7 +182,10 @@ def test_the_engine_asks_what_training_taught(trained, monkeypatch, streamed):
 
     run, asked = trained
     engine = Engine.from_run(run)
-    assert not hasattr(engine.loaded.model, "peft_config")  # the run's adapter merged once, at load
+    # the run's adapter merged once, at load: for good without routing, beside the base tensors with it
+    assert not hasattr(Engine.from_run(run, route=False).loaded.model, "peft_config")
+    layers = [m for m in engine.loaded.model.modules() if hasattr(m, "merged_adapters")]
+    assert engine.scope is not None and layers and all(m.merged for m in layers)
     assert len(engine.grounding) == len(TINY_FACTS)  # replies checked against the run's own facts
 
     def ask(question):
