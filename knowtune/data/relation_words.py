@@ -18,7 +18,7 @@ import re
 
 from .augment import relation_rule
 from .facts import Fact
-from .text import CJK, fold
+from .text import CJK, fold, jieba_words
 
 _FRAME_EN = frozenset("""
 a an the of in on at by to for from with into about as and or is are was were be been being am do does did
@@ -37,12 +37,7 @@ def _words(text: str) -> set[str]:
     folded = fold(text)
     out = {w[:5] for w in re.findall(r"[a-z]+", folded) if len(w) >= 3 and w not in _FRAME_EN}
     if CJK.search(folded):
-        import logging
-
-        import jieba
-
-        jieba.setLogLevel(logging.ERROR)
-        out |= {w for w in jieba.lcut(folded.replace(" ", "")) if CJK.search(w) and w not in _FRAME_ZH}
+        out |= {w for w in jieba_words(folded.replace(" ", "")) if CJK.search(w) and w not in _FRAME_ZH}
     return out
 
 

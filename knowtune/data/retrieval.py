@@ -16,14 +16,13 @@ taught to answer with (a fact's answer sentence, a prose document's source sente
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from ..config import KnowtuneError
 from .facts import Fact
 from .questions import answer_sentence
-from .text import CJK, fold
+from .text import CJK, fold, jieba_words
 
 TOP_K = 3
 """Passages retrieved per question, by evaluation and by retrieval-aware training alike."""
@@ -44,10 +43,7 @@ def search_words(text: str) -> list[str]:
 
     folded = fold(text)
     if CJK.search(folded):
-        import jieba
-
-        jieba.setLogLevel(logging.ERROR)
-        tokens = [w for w in jieba.lcut_for_search(folded) if w.strip()]
+        tokens = jieba_words(folded, search=True)
         # single characters too: 高 in a question still meets 高度 in a passage
         tokens += [c for w in tokens if len(w) > 1 and CJK.search(w) for c in w]
     else:

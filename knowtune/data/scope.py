@@ -26,7 +26,7 @@ import re
 from .augment.names import subject_names
 from .facts import Fact, guess_lang
 from .grounding import names_a_thing
-from .text import CJK, Matchable, names_in
+from .text import CJK, Matchable, names_in, quiet_jieba
 
 __all__ = ["KnowledgeScope", "RARE_ZIPF"]
 
@@ -49,12 +49,9 @@ def _names_something(name: str) -> bool:
 
 def _rare_words(names: set[str]) -> tuple[set[str], tuple[str, ...]]:
     """The rare words of the names: Latin ones (lower case) and Chinese ones (two characters or more)."""
-    import logging
-
-    import jieba
     from wordfreq import tokenize, zipf_frequency
 
-    jieba.setLogLevel(logging.ERROR)  # wordfreq cuts Chinese with jieba, which announces its dictionary load
+    quiet_jieba()  # wordfreq cuts Chinese with jieba
 
     latin: set[str] = set()
     chinese: set[str] = set()

@@ -28,6 +28,24 @@ def unique_texts(items: list[str]) -> list[str]:
     return out
 
 
+def quiet_jieba():
+    """jieba, its dictionary-load notice on stderr silenced (wordfreq cuts Chinese with it too)."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.ERROR)
+    return jieba
+
+
+def jieba_words(text: str, *, search: bool = False) -> list[str]:
+    """jieba's words of a text, blanks left out; `search`: its search mode, which adds the shorter
+    words inside longer ones (海南省 -> 海南, 海南省)."""
+    jieba = quiet_jieba()
+    cut = jieba.lcut_for_search(text) if search else jieba.lcut(text)
+    return [w for w in cut if w.strip()]
+
+
 def fold(text: str) -> str:
     """Case, Unicode width, punctuation, thousands separators and spacing folded away: how answers
     are matched (eval) and how words are compared in retrieval (data.retrieval)."""

@@ -13,11 +13,10 @@ brevity penalty against the closest reference length, no smoothing).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import Counter
 
-from ..data.text import CJK
+from ..data.text import CJK, jieba_words
 from .normalize import fold
 
 
@@ -25,10 +24,7 @@ def words(text: str) -> list[str]:
     folded = fold(text)
     if not CJK.search(folded):
         return folded.split()
-    import jieba
-
-    jieba.setLogLevel(logging.ERROR)  # it announces its dictionary load on stderr otherwise
-    return [w for w in jieba.lcut(folded) if w.strip()]
+    return jieba_words(folded)
 
 
 def ngrams(tokens: list[str], n: int) -> Counter:
