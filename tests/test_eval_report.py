@@ -78,6 +78,16 @@ def test_metrics_json_holds_every_system_and_pass(full_eval):
         assert sum(h["total"] for h in s["by_split"].values()) == len(probe)
     assert forgetting["drop_points"] == pytest.approx(
         round(100 * (forgetting["base"]["accuracy"] - forgetting["model"]["accuracy"]), 1))
+    choice = results["forgetting_choice"]  # the probe as a choice by likelihood, every question
+    for who in ("base", "model"):
+        rows = read_jsonl(out / f"{who}_probe_choice_answers.jsonl")
+        assert choice[who]["total"] == len(rows) == len(probe) and choice[who]["chance"] == 0.25
+        assert choice[who]["correct"] == sum(r["correct"] for r in rows)
+        for row in rows:  # right means the accepted answer (the first option) is the likeliest
+            assert len(row["options"]) == len(row["scores"]) == 4
+            assert row["correct"] == (row["scores"].index(max(row["scores"])) == 0)
+    assert choice["drop_points"] == pytest.approx(
+        round(100 * (choice["base"]["accuracy"] - choice["model"]["accuracy"]), 1))
     # routing: the probe's questions name nothing of the knowledge base, so the base model answers them;
     # the adapter's own answers are the probe_alone pass
     routed, base = read_jsonl(out / "model_probe_answers.jsonl"), read_jsonl(out / "base_probe_answers.jsonl")
@@ -120,6 +130,7 @@ def test_markdown_and_html_reports_with_embedded_images(full_eval):
                     "## Training loss", "## Example answers"):
         assert heading in markdown
     assert "| fine-tuned + RAG |" in markdown
+    assert "| model | choice accuracy | 95 % interval | dev | test |" in markdown and "(chance 25.0%)" in markdown
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
     assert {"scorecard.png", "systems.png", "categories.png", "loss.png"} <= set(images)
     html = (out / "report.html").read_text(encoding="utf-8")

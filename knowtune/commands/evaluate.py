@@ -103,9 +103,11 @@ def make_plan(questions: list[dict], kb: KnowledgeBase | None, system: str, opti
 
 def demo_plan(heldout: list[dict], data_dir: Path, system: str) -> EvalPlan:
     """The demo's plan: held-out questions with retrieval, the general probe and the unanswerable
-    questions (what it makes up); perplexity is left to `knowtune eval` (time budget)."""
+    questions (what it makes up); perplexity and the probe as a choice are left to `knowtune eval`
+    (time budget)."""
     plan = make_plan(heldout, knowledge_of_dataset(data_dir), system, EvalOptions())
     plan.perplexity = False
+    plan.probe_choice = False
     plan.natural_rag = False
     return plan
 
@@ -213,6 +215,10 @@ def show(results: dict, out: Path) -> None:
     for who, s in forgetting.items():
         if not who.endswith("drop_points"):
             console.print(f"general probe ({results['labels'].get(who, who)}): {acc_interval(s)}")
+    for who, s in results.get("forgetting_choice", {}).items():
+        if who != "drop_points":
+            console.print(f"general probe as a choice ({results['labels'].get(who, who)}, chance "
+                          f"{pct(s['chance'])}): {acc_interval(s)}")
     for who, h in hallucination.items():
         console.print(f"unanswerable ({results['labels'].get(who, who)}): {h['asserts']}/{h['total']} "
                       f"confident answers, {h['declines']} declined")

@@ -236,6 +236,28 @@ def _forgetting(doc: Doc, results: dict) -> None:
         rows.append(["drop, adapter on for every question (points)", f"{forgetting['alone_drop_points']:.1f}",
                      "", "", ""])
     doc.table(["model", "probe accuracy", "95 % interval", "dev", "test"], rows)
+    _forgetting_choice(doc, results)
+
+
+def _forgetting_choice(doc: Doc, results: dict) -> None:
+    choice = results.get("forgetting_choice")
+    if not choice:
+        return
+    chance = next((s["chance"] for s in choice.values() if isinstance(s, dict) and s.get("chance")), 0.25)
+    doc.para(f"The same probe as a choice: each question's accepted answer and {round(1 / chance) - 1} wrong "
+             "answers (those of the probe's most similar questions) scored as the reply by their likelihood; "
+             f"right when the accepted answer is the likeliest (chance {pct(chance)}). It reads what the weights "
+             "know where a model answers few questions in words (a base model), with the adapter on for "
+             "every question.")
+    rows = []
+    for who, s in choice.items():
+        if who != "drop_points":
+            halves = s.get("by_split", {})
+            rows.append([results["labels"].get(who, who), acc(s), interval(s) or "—",
+                         *(acc_interval(halves[h]) if h in halves else "—" for h in ("dev", "test"))])
+    if "drop_points" in choice:
+        rows.append(["drop (points)", f"{choice['drop_points']:.1f}", "", "", ""])
+    doc.table(["model", "choice accuracy", "95 % interval", "dev", "test"], rows)
 
 
 def _examples(doc: Doc, results: dict, passes: dict, n: int = 8) -> None:

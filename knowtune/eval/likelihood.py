@@ -27,15 +27,25 @@ def answer_logprobs(model, tokenizer, chats: list[tuple[str, str]], *, system: s
     for start in range(0, len(encoded), batch_size):
         batch = {k: v.to(device) for k, v in pad_batch(encoded[start:start + batch_size], pad_id).items()}
         labels = batch.pop("labels")
+        keep = _positions_to_keep(labels)
         with torch.inference_mode():
-            logits = model(**batch).logits[:, :-1]
-        targets = labels[:, 1:]
+            logits = model(**batch, logits_to_keep=keep).logits[:, :-1]
+        targets = labels[:, labels.shape[1] - keep + 1:]
         for row in range(targets.shape[0]):
             keep = targets[row] != IGNORE
             # log_softmax only over the answer positions: the full logits of a large vocabulary are big
             logp = torch.log_softmax(logits[row][keep].float(), dim=-1)
             out.append(logp.gather(1, targets[row][keep].unsqueeze(1)).squeeze(1).tolist())
     return out
+
+
+def _positions_to_keep(labels) -> int:
+    """How many last positions' logits the answers need: from the one before the batch's earliest
+    answer token. The head's logits over a large vocabulary (Gemma-3: 262k) cost more than the rest
+    of a small model's forward pass; the prompts' positions need none of them."""
+    answer = (labels != IGNORE).any(dim=0).nonzero()
+    first = int(answer[0]) if len(answer) else labels.shape[1] - 1
+    return labels.shape[1] - max(first - 1, 0)
 
 
 def perplexity(logprobs: list[list[float]]) -> float | None:

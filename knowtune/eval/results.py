@@ -21,7 +21,7 @@ MODEL_LABELS = {"model": "model", "model_rag": "model + RAG"}
 
 def combine(passes: dict[str, dict[str, Pass]], info: dict, *, tuned: bool = True) -> dict:
     """passes: {"base": {...}, "model": {...}} (base may be absent), each from suite.evaluate_model."""
-    knowledge, hallucination, forgetting, natural = {}, {}, {}, {}
+    knowledge, hallucination, forgetting, natural, choice = {}, {}, {}, {}, {}
     for who in ("base", "model"):
         if who not in passes:
             continue
@@ -38,11 +38,15 @@ def combine(passes: dict[str, dict[str, Pass]], info: dict, *, tuned: bool = Tru
             forgetting[f"{who}_alone"] = mine["probe_alone"].summary
         if "unanswerable" in mine:
             hallucination[who] = mine["unanswerable"].summary
+        if "probe_choice" in mine:  # the probe as a choice by likelihood, the adapter on (eval.choice)
+            choice[who] = mine["probe_choice"].summary
     if "base" in forgetting and "model" in forgetting:
         forgetting["drop_points"] = round(100 * (forgetting["base"]["accuracy"] - forgetting["model"]["accuracy"]), 1)
     if "base" in forgetting and "model_alone" in forgetting:
         forgetting["alone_drop_points"] = round(
             100 * (forgetting["base"]["accuracy"] - forgetting["model_alone"]["accuracy"]), 1)
+    if {"base", "model"} <= set(choice):
+        choice["drop_points"] = round(100 * (choice["base"]["accuracy"] - choice["model"]["accuracy"]), 1)
     order = ["base", "base_rag", "model", "model_rag"]
     knowledge = {k: knowledge[k] for k in order if k in knowledge}
     labels = {k: (RUN_LABELS if tuned else MODEL_LABELS).get(k, k) for k in [*knowledge, *forgetting]
@@ -52,6 +56,8 @@ def combine(passes: dict[str, dict[str, Pass]], info: dict, *, tuned: bool = Tru
     info = {**info, "answers generated": answered, "answering seconds": round(seconds, 1)}
     results = {"info": info, "labels": labels, "knowledge": knowledge, "hallucination": hallucination,
                "forgetting": forgetting}
+    if choice:
+        results["forgetting_choice"] = choice
     if natural:
         results["natural"] = {k: natural[k] for k in order if k in natural}
         results["labels"].update({k: (RUN_LABELS if tuned else MODEL_LABELS).get(k, k) for k in natural})

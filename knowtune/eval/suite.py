@@ -9,6 +9,8 @@
   Wilson interval (a few hundred questions move by several points by chance) and by dev/test half;
   where questions are routed (data.scope), also `probe_alone`: every probe question asked with the
   adapter on, what the weights themselves forgot (a merged or exported model has no routing);
+- probe_choice: the same probe scored as a choice among four answers by likelihood (eval.choice),
+  the weights with the adapter on: forgetting measured where a base model's replies are at the floor;
 - unanswerable: questions whose answers are not in the knowledge base (hallucinations), by
   half and by kind of question (a missing relation of a real subject, or a made-up subject).
 Answers are generated in left-padded greedy batches; latencies are per answer, batched.
@@ -29,6 +31,7 @@ from ..data.retrieval import TOP_K, PassageIndex, rag_prompt, retrieve
 from ..data.scope import KnowledgeScope
 from ..models.merged import adapter_on
 from .evaluate import answer_questions, summarise
+from .choice import score_choices, with_options
 from .likelihood import answer_logprobs, perplexity
 from .metrics import overlap_summary, reply_scores, wilson_interval
 from .refusal import classify_reply, hallucination_by, hallucination_summary
@@ -57,6 +60,9 @@ class EvalPlan:
     max_new_tokens: int = 32
     perplexity: bool = True
     """Score the gold answers' perplexity (a forward pass per batch; the demo skips it for time)."""
+    probe_choice: bool = True
+    """Also score the probe as a choice among four answers by likelihood (eval.choice): what the weights
+    forgot, readable where a base model answers almost none of the probe (the demo skips it for time)."""
     hedge_below: float = HEDGE_BELOW
     """Replies less sure than this carry a hedge note (data.hedge), as chat and the API give them."""
     grounding: Grounding | None = None
@@ -97,6 +103,8 @@ def evaluate_model(model, tokenizer, plan: EvalPlan, label: str, progress: Progr
         if plan.scope is not None and adapter_on(model):
             alone = dataclasses.replace(plan, scope=None)
             passes["probe_alone"] = probe_pass(model, tokenizer, alone, f"{label}: general probe, adapter on", progress)
+        if plan.probe_choice:
+            passes["probe_choice"] = choice_pass(model, tokenizer, plan, f"{label}: general probe as a choice", progress)
     if plan.unanswerable:
         passes["unanswerable"] = unanswerable_pass(model, tokenizer, plan, f"{label}: unanswerable", progress)
     return passes
@@ -227,6 +235,21 @@ def probe_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress 
     _keep_fields(rows, plan.probes, {"split": "split"})
     halves = [r for r in rows if "split" in r]
     summary = with_interval({**summarise(rows), "seconds": round(seconds, 2)})
+    if halves:
+        summary["by_split"] = {name: with_interval(s) for name, s in split_summary(halves).items()}
+    return Pass(rows, summary)
+
+
+def choice_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
+    """The probe as a choice among CHOICES answers (eval.choice), with its interval and halves."""
+    items = with_options(plan.probes)
+    context = progress(label, len(items)) if progress else contextlib.nullcontext(None)
+    with context as advance:
+        rows, seconds = score_choices(model, tokenizer, items, system=plan.system, advance=advance)
+    summary = with_interval({"accuracy": sum(r["correct"] for r in rows) / max(len(rows), 1),
+                             "correct": sum(r["correct"] for r in rows), "total": len(rows),
+                             "chance": 1 / len(items[0]["options"]) if items else None, "seconds": round(seconds, 2)})
+    halves = [r for r in rows if "split" in r]
     if halves:
         summary["by_split"] = {name: with_interval(s) for name, s in split_summary(halves).items()}
     return Pass(rows, summary)
