@@ -142,6 +142,16 @@ def test_lora_keeps_a_bf16_base_and_fp32_adapters():
     assert fp32.plan.bits == 32 and fp32.autocast_copies == 0 and fp32.activations > est.activations
 
 
+def test_routed_serving_notes_the_adapted_weights_held_twice():
+    est = estimate("qwen2.5-0.5b", "lora", {"r": 8, "target_modules": ["q_proj", "v_proj"]})
+    layers = build_meta_model(load_arch_config("qwen2.5-0.5b")[0]).model.layers
+    adapted = sum(layer.self_attn.q_proj.weight.numel() + layer.self_attn.v_proj.weight.numel() for layer in layers)
+    note = next(n for n in est.notes if "twice" in n)
+    assert f"about {2 * adapted / 2**20:,.0f} MiB" in note  # bf16 storage: 2 bytes each
+    for method, params in (("qlora", {}), ("prompt", {}), ("full", {})):  # nothing merged beside a base
+        assert not any("twice" in n for n in estimate("qwen2.5-0.5b", method, params).notes), method
+
+
 def test_quantized_base_shrinks_only_the_decoder_linears():
     config = load_arch_config("qwen2.5-0.5b")[0]
     model = build_meta_model(config)

@@ -191,7 +191,22 @@ def estimate_memory(build_model, config, name: str, method, params, *, batch: in
     est.logits = _logits(method, shape, answers, plan, dims.vocab)
     if checkpointing:
         est.notes.append("gradient checkpointing: each layer keeps its input, one layer is recomputed at a time")
+    routed = _routed_serving_bytes(model, method, plan)
+    if routed:
+        est.notes.append(f"chat and serve (routing on) hold the adapted weights twice, merged and as the base: "
+                         f"about {routed / 2**20:,.0f} MiB beyond the merged model (--no-route: none)")
     return est
+
+
+def _routed_serving_bytes(model, method, plan: StoragePlan) -> int:
+    """The bytes of the weights an adapter changes, kept twice where chat and the server route
+    questions between the merged model and its base (models.merged.MergedWithBase); 0 where
+    nothing is merged (a quantized base, an adapter that cannot merge, a method without a frozen base)."""
+    if not (method.frozen_base and method.mergeable) or plan.bits < 16:
+        return 0
+    adapted = sum(module.base_layer.weight.numel() for module in model.modules()
+                  if hasattr(module, "base_layer") and hasattr(module.base_layer, "weight"))
+    return adapted * plan.bits // 8
 
 
 def _gradients_and_optimizer(est: MemoryEstimate, model, state: StateBytes) -> int:
