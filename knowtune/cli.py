@@ -12,6 +12,8 @@ from typing import List, Optional
 
 import typer
 
+# ALLOCATOR_ENV: the benches import it from here, at older commits too
+from .commands.process import ALLOCATOR_ENV, click_errors, interrupt_on_signals, stable_allocator  # noqa: F401
 from .config import ANSWER_BATCH, HEDGE_BELOW, RETRIEVE_BELOW, KnowtuneError
 
 HEDGE_HELP = ("Add a note that it may be wrong to a reply the model is less sure of than this (geometric mean "
@@ -357,39 +359,10 @@ def estimate(
                      answer_tokens=answer_tokens, precision=precision, checkpointing=checkpointing)
 
 
-ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36), "MALLOC_TOP_PAD_": str(1 << 28)}
-
-
-def _stable_allocator() -> None:
-    """Re-run this process once with glibc told to keep freed memory.
-
-    On virtual machines glibc's freed pages go back to the host at once; a training step then
-    re-faults them and step times swing by 10x. The settings only take effect at start-up,
-    hence the re-exec. KNOWTUNE_NO_REEXEC=1 turns it off.
-    """
-    if (sys.platform.startswith("linux") and "MALLOC_MMAP_MAX_" not in os.environ
-            and not os.environ.get("KNOWTUNE_NO_REEXEC")):
-        env = dict(os.environ, **ALLOCATOR_ENV)
-        os.execve(sys.executable, [sys.executable, "-m", "knowtune.cli", *sys.argv[1:]], env)
-
-
-def _interrupt_on_signals() -> None:
-    """Ctrl-C and SIGTERM (what job schedulers send) both end in KeyboardInterrupt, so a run
-    saves its checkpoint and output directories are cleaned, even when a parent shell started
-    us with SIGINT ignored."""
-    import signal
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, interrupt)
-
-
 def main(argv: list[str] | None = None) -> None:
     if argv is None:
-        _stable_allocator()
-        _interrupt_on_signals()
+        stable_allocator()
+        interrupt_on_signals()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from .commands.quiet import quiet_libraries
 
@@ -410,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as err:  # click usage errors carry their own exit code
-        usage, abort = _click_errors()
+        usage, abort = click_errors()
         if isinstance(err, usage):  # one line, as for every other bad input
             ctx = getattr(err, "ctx", None)
             hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
@@ -419,22 +392,6 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(err, abort):
             sys.exit(130)
         raise
-
-
-def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
-    """Usage errors and aborts of click and of the copy of click that newer typer bundles
-    (typer._click), which raises its own classes: a wrong option is a usage line either way."""
-    import click
-
-    usage, abort = [click.ClickException], [click.exceptions.Abort]
-    try:
-        from typer import _click as bundled
-    except ImportError:
-        pass
-    else:
-        usage.append(bundled.exceptions.ClickException)
-        abort.append(getattr(typer, "Abort", click.exceptions.Abort))
-    return tuple(usage), tuple(abort)
 
 
 if __name__ == "__main__":

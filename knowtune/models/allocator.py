@@ -1,6 +1,6 @@
 """glibc's allocator in the two phases of a run.
 
-The CLI starts with mmap off for the heap (MALLOC_MMAP_MAX_=0, see cli.ALLOCATOR_ENV): on
+The CLI starts with mmap off for the heap (MALLOC_MMAP_MAX_=0, see commands.process.ALLOCATOR_ENV): on
 virtual machines freed pages go back to the host at once, and training steps that fault them in
 again swung from 4 to 69 s. Generation after training is the opposite case: KV caches and
 [batch × vocab] logits grow a little every step, and a heap that may not map new blocks
