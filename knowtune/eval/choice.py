@@ -85,7 +85,7 @@ def with_options(probes: list[dict], choices: int = CHOICES) -> list[dict]:
 
 
 def score_choices(model, tokenizer, items: list[dict], *, system: str | None = None, advance=None,
-                  chunk: int = 32) -> tuple[list[dict], float]:
+                  chunk: int = 32, bf16: bool = False) -> tuple[list[dict], float]:
     """Rows (question, options, each option's mean token log-probability, correct: the first option
     likeliest) and the seconds it took."""
     start = time.perf_counter()
@@ -93,7 +93,7 @@ def score_choices(model, tokenizer, items: list[dict], *, system: str | None = N
     for first in range(0, len(items), chunk):
         part = items[first:first + chunk]
         chats = [(item["question"], option) for item in part for option in item["options"]]
-        logprobs = iter(answer_logprobs(model, tokenizer, chats, system=system, batch_size=16))
+        logprobs = iter(answer_logprobs(model, tokenizer, chats, system=system, batch_size=16, bf16=bf16))
         for item in part:
             scores = [sum(lp) / max(len(lp), 1) for lp in (next(logprobs) for _ in item["options"])]
             best = max(range(len(scores)), key=scores.__getitem__)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 
 from ..data import IGNORE, ChatPrompt, pad_batch
+from ..models.generate import bf16_autocast, contiguous_head_input
 
 
 def answer_logprobs(model, tokenizer, chats: list[tuple[str, str]], *, system: str | None = None,
-                    batch_size: int = 8, max_len: int = 1024) -> list[list[float]]:
-    """Per-token log-probabilities of each (question, answer) pair's answer tokens."""
+                    batch_size: int = 8, max_len: int = 1024, bf16: bool = False) -> list[list[float]]:
+    """Per-token log-probabilities of each (question, answer) pair's answer tokens (bf16: computed
+    under bf16 autocast, as answers are generated where bf16 is fast)."""
     import torch
 
     prompt = ChatPrompt(tokenizer, system)
@@ -28,7 +30,8 @@ def answer_logprobs(model, tokenizer, chats: list[tuple[str, str]], *, system: s
         batch = {k: v.to(device) for k, v in pad_batch(encoded[start:start + batch_size], pad_id).items()}
         labels = batch.pop("labels")
         keep = _positions_to_keep(labels)
-        with torch.inference_mode():
+        # the kept positions are a strided view: the head must get them contiguous (contiguous_head_input)
+        with torch.inference_mode(), contiguous_head_input(model), bf16_autocast(model, bf16):
             logits = model(**batch, logits_to_keep=keep).logits[:, :-1]
         targets = labels[:, labels.shape[1] - keep + 1:]
         for row in range(targets.shape[0]):

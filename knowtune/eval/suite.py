@@ -245,7 +245,7 @@ def choice_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress
     items = with_options(plan.probes)
     context = progress(label, len(items)) if progress else contextlib.nullcontext(None)
     with context as advance:
-        rows, seconds = score_choices(model, tokenizer, items, system=plan.system, advance=advance)
+        rows, seconds = score_choices(model, tokenizer, items, system=plan.system, advance=advance, bf16=plan.bf16)
     summary = with_interval({"accuracy": sum(r["correct"] for r in rows) / max(len(rows), 1),
                              "correct": sum(r["correct"] for r in rows), "total": len(rows),
                              "chance": 1 / len(items[0]["options"]) if items else None, "seconds": round(seconds, 2)})

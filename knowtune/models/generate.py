@@ -31,7 +31,8 @@ def sampling_args(temperature: float, top_p: float) -> dict:
     return dict(do_sample=False, temperature=None, top_p=None, top_k=None)
 
 
-def _autocast(model, bf16: bool):
+def bf16_autocast(model, bf16: bool):
+    """Autocast to bf16 on the model's device where `bf16`, else nothing."""
     import torch
 
     if not bf16:
@@ -67,7 +68,7 @@ def _generating(model, bf16: bool):
     import torch
 
     stack = contextlib.ExitStack()
-    for ctx in (torch.inference_mode(), _autocast(model, bf16), mapping_allowed(), contiguous_head_input(model),
+    for ctx in (torch.inference_mode(), bf16_autocast(model, bf16), mapping_allowed(), contiguous_head_input(model),
                 adapters_merged(model)):
         stack.enter_context(ctx)
     return stack
