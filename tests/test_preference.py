@@ -144,7 +144,7 @@ def test_reference_is_the_base_model(tiny_qwen, facts_file):
 @pytest.mark.parametrize("stage", ["dpo", "orpo", "kto"])
 def test_preference_training_prefers_the_chosen_reply(tiny_qwen, facts_file, stage):
     pairs = pairs_of(facts_file)
-    cfg = TrainConfig(model=str(tiny_qwen), stage=stage, beta=0.5, epochs=15, learning_rate=3e-2, batch_size=3,
+    cfg = TrainConfig(model=str(tiny_qwen), stage=stage, beta=0.5, epochs=25, learning_rate=3e-2, batch_size=3,
                       precision="fp32", log_every=1, params={"r": 8, "alpha": 16, "loraplus_lr_ratio": 0})
     loaded, method, params = load_for_training(cfg)
     features = encode_pairs(loaded.tokenizer, pairs, 256, cfg.system_prompt, stage)
@@ -163,7 +163,7 @@ def test_preference_training_prefers_the_chosen_reply(tiny_qwen, facts_file, sta
     model, stats = run_training(loaded.model, loaded.tokenizer, pairs + [{"messages": pairs[0]["messages"]}], cfg,
                                 method, params, quiet=True)
     losses = [loss for _, loss in stats.losses]
-    assert stats.steps == 15 * 2  # 6 pairs (the sample without a rejected reply is left out), 3 a batch
+    assert stats.steps == 25 * 2  # 6 pairs (the sample without a rejected reply is left out), 3 a batch
     assert margin(model) > before + (0.2 if stage == "orpo" else 1.0), (before, margin(model))
     assert sum(losses[-3:]) < sum(losses[:3])
     if stage == "dpo":  # the first step is at the reference: log 2 per pair
