@@ -36,7 +36,6 @@ def interrupt_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-
 def click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
     """Usage errors and aborts of click and of the copy of click that newer typer bundles
     (typer._click), which raises its own classes: a wrong option is a usage line either way."""
