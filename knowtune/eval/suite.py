@@ -233,11 +233,16 @@ def _keep_fields(rows: list[dict], questions: list[dict], fields: dict[str, str]
 def probe_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
     rows, seconds = _ask(model, tokenizer, plan, plan.probes, label, progress)
     _keep_fields(rows, plan.probes, {"split": "split"})
+    return Pass(rows, _with_halves({**summarise(rows), "seconds": round(seconds, 2)}, rows))
+
+
+def _with_halves(summary: dict, rows: list[dict]) -> dict:
+    """The summary with its accuracy's interval, and each half's (dev, test) where rows have one."""
+    summary = with_interval(summary)
     halves = [r for r in rows if "split" in r]
-    summary = with_interval({**summarise(rows), "seconds": round(seconds, 2)})
     if halves:
         summary["by_split"] = {name: with_interval(s) for name, s in split_summary(halves).items()}
-    return Pass(rows, summary)
+    return summary
 
 
 def choice_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
@@ -246,13 +251,10 @@ def choice_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress
     context = progress(label, len(items)) if progress else contextlib.nullcontext(None)
     with context as advance:
         rows, seconds = score_choices(model, tokenizer, items, system=plan.system, advance=advance, bf16=plan.bf16)
-    summary = with_interval({"accuracy": sum(r["correct"] for r in rows) / max(len(rows), 1),
-                             "correct": sum(r["correct"] for r in rows), "total": len(rows),
-                             "chance": 1 / len(items[0]["options"]) if items else None, "seconds": round(seconds, 2)})
-    halves = [r for r in rows if "split" in r]
-    if halves:
-        summary["by_split"] = {name: with_interval(s) for name, s in split_summary(halves).items()}
-    return Pass(rows, summary)
+    correct = sum(r["correct"] for r in rows)
+    summary = {"accuracy": correct / max(len(rows), 1), "correct": correct, "total": len(rows),
+               "chance": 1 / len(items[0]["options"]) if items else None, "seconds": round(seconds, 2)}
+    return Pass(rows, _with_halves(summary, rows))
 
 
 def unanswerable_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
