@@ -80,8 +80,8 @@ def summary_of(passes: dict) -> dict:
     if "natural_rag" in passes:  # passages for every question, beside passages only where unsure
         for split, s in passes["natural_rag"].summary.get("always_retrieved_by_split", {}).items():
             out[f"natural_rag_always_{split}"] = s["accuracy"]
-    # probe_alone: every question with the adapter on (no routing); probe_choice: by likelihood (eval.choice)
-    for name in ("probe", "probe_alone", "probe_choice"):
+    # *_alone: every question with the adapter on (no routing); probe_choice: by likelihood (eval.choice)
+    for name in ("probe", "probe_alone", "probe_choice", "probe_choice_alone"):
         if name in passes:
             out[name] = passes[name].summary["accuracy"]
             for split, s in passes[name].summary.get("by_split", {}).items():
@@ -193,7 +193,7 @@ def median_rows(runs: list[dict], percents: list[str], plain: list[str]) -> list
 def write_table(out: Path, runs: list[dict], model: str, started: str, args) -> None:
     columns = ["template", "natural_dev", "natural_test", "natural_rag_dev", "natural_rag_test", "natural_rag_always_dev",
                "natural_rag_always_test", "probe_dev", "probe_test", "probe_alone_dev", "probe_alone_test",
-               "probe_choice_dev", "probe_choice_test",
+               "probe_choice_dev", "probe_choice_test", "probe_choice_alone_dev", "probe_choice_alone_test",
                "unanswerable_declined_dev", "unanswerable_declined_test", "natural_declined"]
     lines = [f"# {args.kb} ({args.lang}, from {args.source}{f', first {args.limit} facts' if args.limit else ''}): "
              f"{model}", "", f"{started}, {cpu_name()}, seeds {args.seeds}; medians over seeds. Command: "

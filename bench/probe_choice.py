@@ -1,9 +1,10 @@
 """What the weights forgot, read from likelihoods: the general probe as a choice on saved runs.
 
 Scores the probe of the runs' language as a choice among four answers (knowtune.eval.choice: the
-accepted answer likeliest of it and three wrong ones) with each run's adapter on, and with the
-first run's adapter off (the base model), for runs that bench/knowledge.py left without this pass
-(e.g. in /tmp/knowtune-bench-knowledge). Dev and test halves, medians over the runs.
+accepted answer likeliest of it and three wrong ones) with each run's adapter on, routed as the
+served model answers (questions outside the run's knowledge base with the adapter off, data.scope),
+and with the first run's adapter off (the base model), for runs that bench/knowledge.py left without
+these passes (e.g. in /tmp/knowtune-bench-knowledge). Dev and test halves, medians over the runs.
 
     python bench/probe_choice.py --lang en /tmp/knowtune-bench-knowledge/hainan-en-facts/run-aug-4{2,3,4}
 
@@ -13,6 +14,7 @@ Writes OUT/runs.json and OUT/results.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -24,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from knowtune.config.hardware import cpu_name  # noqa: E402
 from knowtune.config.run import Run  # noqa: E402
 from knowtune.eval.evaluate import load_questions  # noqa: E402
-from knowtune.eval.sources import probe_file  # noqa: E402
+from knowtune.data.scope import KnowledgeScope  # noqa: E402
+from knowtune.eval.sources import knowledge_of_run, probe_file  # noqa: E402
 from knowtune.eval.suite import EvalPlan, choice_pass  # noqa: E402
 from knowtune.models.merged import adapter_off  # noqa: E402
 from knowtune.train.trained import load_run  # noqa: E402
@@ -52,7 +55,10 @@ def main() -> None:
                 rows.append({"system": "base", **halves(choice_pass(model, tokenizer, plan, "base").summary)})
         rows.append({"system": "fine-tuned, adapter on", "run": str(path),
                      **halves(choice_pass(model, tokenizer, plan, "fine-tuned").summary)})
-        print(json.dumps(rows[-1]), flush=True)
+        routed = dataclasses.replace(plan, scope=KnowledgeScope(knowledge_of_run(path).facts))
+        rows.append({"system": "fine-tuned, routed", "run": str(path),
+                     **halves(choice_pass(model, tokenizer, routed, "fine-tuned, routed").summary)})
+        print(json.dumps(rows[-2:]), flush=True)
         out.mkdir(parents=True, exist_ok=True)
         (out / "runs.json").write_text(json.dumps({"cpu": cpu_name(), "started": started, "args": vars(args),
                                                    "rows": rows}, indent=1, default=str))

@@ -88,6 +88,17 @@ def test_metrics_json_holds_every_system_and_pass(full_eval):
             assert row["correct"] == (row["scores"].index(max(row["scores"])) == 0)
     assert choice["drop_points"] == pytest.approx(
         round(100 * (choice["base"]["accuracy"] - choice["model"]["accuracy"]), 1))
+    # as a choice too the served model routes the probe to the base model; the weights' own choice is *_alone
+    base_choice = read_jsonl(out / "base_probe_choice_answers.jsonl")
+    routed_choice = read_jsonl(out / "model_probe_choice_answers.jsonl")
+    assert {r["answered_by"] for r in routed_choice} == {"base"} and choice["model"]["answered_by_base"] == len(probe)
+    flat = lambda rows: [score for r in rows for score in r["scores"]]  # noqa: E731
+    assert flat(routed_choice) == pytest.approx(flat(base_choice), abs=1e-4)
+    alone_choice = read_jsonl(out / "model_probe_choice_alone_answers.jsonl")
+    assert choice["model_alone"]["total"] == len(alone_choice) == len(probe) and "answered_by" not in alone_choice[0]
+    assert flat(alone_choice) != pytest.approx(flat(base_choice), abs=1e-4)
+    assert choice["alone_drop_points"] == pytest.approx(
+        round(100 * (choice["base"]["accuracy"] - choice["model_alone"]["accuracy"]), 1))
     # routing: the probe's questions name nothing of the knowledge base, so the base model answers them;
     # the adapter's own answers are the probe_alone pass
     routed, base = read_jsonl(out / "model_probe_answers.jsonl"), read_jsonl(out / "base_probe_answers.jsonl")
@@ -131,6 +142,9 @@ def test_markdown_and_html_reports_with_embedded_images(full_eval):
         assert heading in markdown
     assert "| fine-tuned + RAG |" in markdown
     assert "| model | choice accuracy | 95 % interval | dev | test |" in markdown and "(chance 25.0%)" in markdown
+    choice_table = markdown.split("| model | choice accuracy |")[1].split("\n\n")[0]
+    assert "| fine-tuned, adapter on for every question |" in choice_table
+    assert "| drop, adapter on for every question (points) |" in choice_table
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
     assert {"scorecard.png", "systems.png", "categories.png", "loss.png"} <= set(images)
     html = (out / "report.html").read_text(encoding="utf-8")

@@ -216,7 +216,7 @@ def show(results: dict, out: Path) -> None:
         if not who.endswith("drop_points"):
             console.print(f"general probe ({results['labels'].get(who, who)}): {acc_interval(s)}")
     for who, s in results.get("forgetting_choice", {}).items():
-        if who != "drop_points":
+        if not who.endswith("drop_points"):
             console.print(f"general probe as a choice ({results['labels'].get(who, who)}, chance "
                           f"{pct(s['chance'])}): {acc_interval(s)}")
     for who, h in hallucination.items():

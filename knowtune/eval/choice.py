@@ -9,8 +9,8 @@ capital of France) are scored as the model's reply, teacher-forced as training s
 log-probability: multiple-choice scoring as lm-evaluation-harness scores base models, its options
 made from the probe itself, as the probe has none. Chance is one in four.
 
-The fine-tuned model is scored with its adapter on for every question: what the weights know
-(routing, data.scope, would send the probe's questions to the base model).
+A fine-tuned model is scored as it is served, its questions routed (data.scope; eval.suite's
+choice_pass), and with its adapter on for every question: what the weights themselves know.
 """
 
 from __future__ import annotations

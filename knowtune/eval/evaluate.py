@@ -66,7 +66,7 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
     to_base = [routed and not scope.about(q["question"]) for q in questions]
     if identity is None:
         start = time.perf_counter()
-        scored = _routed(generate, base_answers, prompts, to_base)
+        scored = route_each(generate, base_answers, prompts, to_base)
         seconds = [round((time.perf_counter() - start) / max(len(questions), 1), 4)] * len(prompts)
     else:
         scored, seconds = cached_answers(prompts, identity, settings, generate, progress)
@@ -82,7 +82,7 @@ def answer_questions(model, tokenizer, questions: list[dict], *, bf16: bool = Fa
     return rows
 
 
-def _routed(generate, base_answers, prompts: list[str], to_base: list[bool]) -> list:
+def route_each(generate, base_answers, prompts: list, to_base: list[bool]) -> list:
     """generate(prompts), but base_answers() for the prompts marked `to_base`, in the prompts' order."""
     if not any(to_base):
         return generate(prompts)

@@ -224,19 +224,24 @@ def _forgetting(doc: Doc, results: dict) -> None:
                  "base model (routing, as chat and the API do; `--no-route` turns it off): the fine-tuned "
                  "row is what a user of knowtune's chat or server gets. The row with the adapter on for "
                  "every question is what the weights themselves forgot: what a merged or exported model answers.")
+    doc.table(["model", "probe accuracy", "95 % interval", "dev", "test"], _probe_rows(forgetting, results["labels"]))
+    _forgetting_choice(doc, results)
+
+
+def _probe_rows(scores: dict, labels: dict) -> list[list[str]]:
+    """A row per model (accuracy, interval, halves), then the drops: the served model's and the weights'."""
     rows = []
-    for who, s in forgetting.items():
+    for who, s in scores.items():
         if not who.endswith("drop_points"):
             halves = s.get("by_split", {})
-            rows.append([results["labels"].get(who, who), acc(s), interval(s) or "—",
+            rows.append([labels.get(who, who), acc(s), interval(s) or "—",
                          *(acc_interval(halves[h]) if h in halves else "—" for h in ("dev", "test"))])
-    if "drop_points" in forgetting:
-        rows.append(["drop (points)", f"{forgetting['drop_points']:.1f}", "", "", ""])
-    if "alone_drop_points" in forgetting:
-        rows.append(["drop, adapter on for every question (points)", f"{forgetting['alone_drop_points']:.1f}",
+    if "drop_points" in scores:
+        rows.append(["drop (points)", f"{scores['drop_points']:.1f}", "", "", ""])
+    if "alone_drop_points" in scores:
+        rows.append(["drop, adapter on for every question (points)", f"{scores['alone_drop_points']:.1f}",
                      "", "", ""])
-    doc.table(["model", "probe accuracy", "95 % interval", "dev", "test"], rows)
-    _forgetting_choice(doc, results)
+    return rows
 
 
 def _forgetting_choice(doc: Doc, results: dict) -> None:
@@ -246,18 +251,9 @@ def _forgetting_choice(doc: Doc, results: dict) -> None:
     chance = next((s["chance"] for s in choice.values() if isinstance(s, dict) and s.get("chance")), 0.25)
     doc.para(f"The same probe as a choice: each question's accepted answer and {round(1 / chance) - 1} wrong "
              "answers (those of the probe's most similar questions) scored as the reply by their likelihood; "
-             f"right when the accepted answer is the likeliest (chance {pct(chance)}). It reads what the weights "
-             "know where a model answers few questions in words (a base model), with the adapter on for "
-             "every question.")
-    rows = []
-    for who, s in choice.items():
-        if who != "drop_points":
-            halves = s.get("by_split", {})
-            rows.append([results["labels"].get(who, who), acc(s), interval(s) or "—",
-                         *(acc_interval(halves[h]) if h in halves else "—" for h in ("dev", "test"))])
-    if "drop_points" in choice:
-        rows.append(["drop (points)", f"{choice['drop_points']:.1f}", "", "", ""])
-    doc.table(["model", "choice accuracy", "95 % interval", "dev", "test"], rows)
+             f"right when the accepted answer is the likeliest (chance {pct(chance)}). It reads what a model "
+             "knows where it answers few questions in words (a base model); routed as the probe above.")
+    doc.table(["model", "choice accuracy", "95 % interval", "dev", "test"], _probe_rows(choice, results["labels"]))
 
 
 def _examples(doc: Doc, results: dict, passes: dict, n: int = 8) -> None:

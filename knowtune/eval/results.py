@@ -38,18 +38,17 @@ def combine(passes: dict[str, dict[str, Pass]], info: dict, *, tuned: bool = Tru
             forgetting[f"{who}_alone"] = mine["probe_alone"].summary
         if "unanswerable" in mine:
             hallucination[who] = mine["unanswerable"].summary
-        if "probe_choice" in mine:  # the probe as a choice by likelihood, the adapter on (eval.choice)
+        if "probe_choice" in mine:  # the probe as a choice by likelihood (eval.choice), routed as the probe
             choice[who] = mine["probe_choice"].summary
-    if "base" in forgetting and "model" in forgetting:
-        forgetting["drop_points"] = round(100 * (forgetting["base"]["accuracy"] - forgetting["model"]["accuracy"]), 1)
-    if "base" in forgetting and "model_alone" in forgetting:
-        forgetting["alone_drop_points"] = round(
-            100 * (forgetting["base"]["accuracy"] - forgetting["model_alone"]["accuracy"]), 1)
-    if {"base", "model"} <= set(choice):
-        choice["drop_points"] = round(100 * (choice["base"]["accuracy"] - choice["model"]["accuracy"]), 1)
+        if "probe_choice_alone" in mine:
+            choice[f"{who}_alone"] = mine["probe_choice_alone"].summary
+    for mine in forgetting, choice:  # the served model's drop, and the weights' own where routed
+        for who, drop in (("model", "drop_points"), ("model_alone", "alone_drop_points")):
+            if "base" in mine and who in mine:
+                mine[drop] = round(100 * (mine["base"]["accuracy"] - mine[who]["accuracy"]), 1)
     order = ["base", "base_rag", "model", "model_rag"]
     knowledge = {k: knowledge[k] for k in order if k in knowledge}
-    labels = {k: (RUN_LABELS if tuned else MODEL_LABELS).get(k, k) for k in [*knowledge, *forgetting]
+    labels = {k: (RUN_LABELS if tuned else MODEL_LABELS).get(k, k) for k in [*knowledge, *forgetting, *choice]
               if not k.endswith("drop_points")}
     answered = sum(p.summary.get("total", 0) for mine in passes.values() for p in mine.values())
     seconds = sum(p.summary.get("seconds", 0.0) for mine in passes.values() for p in mine.values())

@@ -9,8 +9,9 @@
   Wilson interval (a few hundred questions move by several points by chance) and by dev/test half;
   where questions are routed (data.scope), also `probe_alone`: every probe question asked with the
   adapter on, what the weights themselves forgot (a merged or exported model has no routing);
-- probe_choice: the same probe scored as a choice among four answers by likelihood (eval.choice),
-  the weights with the adapter on: forgetting measured where a base model's replies are at the floor;
+- probe_choice: the same probe scored as a choice among four answers by likelihood (eval.choice):
+  forgetting measured where a base model's replies are at the floor; routed as the probe is, and
+  where it is, also `probe_choice_alone`, the adapter on for every question;
 - unanswerable: questions whose answers are not in the knowledge base (hallucinations), by
   half and by kind of question (a missing relation of a real subject, or a made-up subject).
 Answers are generated in left-padded greedy batches; latencies are per answer, batched.
@@ -29,8 +30,8 @@ from ..data.grounding import Grounding
 from ..data.hedge import HEDGE_BELOW
 from ..data.retrieval import TOP_K, PassageIndex, rag_prompt, retrieve
 from ..data.scope import KnowledgeScope
-from ..models.merged import adapter_on
-from .evaluate import answer_questions, summarise
+from ..models.merged import adapter_off, adapter_on
+from .evaluate import answer_questions, route_each, summarise
 from .choice import score_choices, with_options
 from .likelihood import answer_logprobs, perplexity
 from .metrics import overlap_summary, reply_scores, wilson_interval
@@ -99,12 +100,16 @@ def evaluate_model(model, tokenizer, plan: EvalPlan, label: str, progress: Progr
             passes["natural_rag"] = natural_pass(model, tokenizer, plan, f"{label} + RAG: natural questions",
                                                  progress, rag=True, closed=passes["natural"].rows)
     if plan.probes:
+        routes = plan.scope is not None and adapter_on(model)
+        alone = dataclasses.replace(plan, scope=None)
         passes["probe"] = probe_pass(model, tokenizer, plan, f"{label}: general probe", progress)
-        if plan.scope is not None and adapter_on(model):
-            alone = dataclasses.replace(plan, scope=None)
+        if routes:
             passes["probe_alone"] = probe_pass(model, tokenizer, alone, f"{label}: general probe, adapter on", progress)
         if plan.probe_choice:
             passes["probe_choice"] = choice_pass(model, tokenizer, plan, f"{label}: general probe as a choice", progress)
+            if routes:
+                passes["probe_choice_alone"] = choice_pass(model, tokenizer, alone,
+                                                           f"{label}: general probe as a choice, adapter on", progress)
     if plan.unanswerable:
         passes["unanswerable"] = unanswerable_pass(model, tokenizer, plan, f"{label}: unanswerable", progress)
     return passes
@@ -246,14 +251,31 @@ def _with_halves(summary: dict, rows: list[dict]) -> dict:
 
 
 def choice_pass(model, tokenizer, plan: EvalPlan, label: str, progress: Progress | None = None) -> Pass:
-    """The probe as a choice among CHOICES answers (eval.choice), with its interval and halves."""
+    """The probe as a choice among CHOICES answers (eval.choice), with its interval and halves; where
+    the plan routes (scope) a model with its adapter on, the questions outside the knowledge base are
+    scored with the adapter off, as the served model answers them (rows marked `answered_by`)."""
     items = with_options(plan.probes)
+    routed = plan.scope is not None and adapter_on(model)
+    to_base = [routed and not plan.scope.about(item["question"]) for item in items]
     context = progress(label, len(items)) if progress else contextlib.nullcontext(None)
+    start = time.perf_counter()
     with context as advance:
-        rows, seconds = score_choices(model, tokenizer, items, system=plan.system, advance=advance, bf16=plan.bf16)
+        def scored(part: list[dict]) -> list[dict]:
+            return score_choices(model, tokenizer, part, system=plan.system, advance=advance, bf16=plan.bf16)[0]
+
+        def scored_by_base(part: list[dict]) -> list[dict]:
+            with adapter_off(model):
+                return scored(part)
+
+        rows = route_each(scored, scored_by_base, items, to_base)
+    seconds = time.perf_counter() - start
+    if routed:
+        for row, base in zip(rows, to_base):
+            row["answered_by"] = "base" if base else "fine-tuned"
     correct = sum(r["correct"] for r in rows)
     summary = {"accuracy": correct / max(len(rows), 1), "correct": correct, "total": len(rows),
-               "chance": 1 / len(items[0]["options"]) if items else None, "seconds": round(seconds, 2)}
+               "chance": 1 / len(items[0]["options"]) if items else None, "seconds": round(seconds, 2),
+               **({"answered_by_base": sum(to_base)} if routed else {})}
     return Pass(rows, _with_halves(summary, rows))
 
 
