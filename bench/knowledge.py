@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,6 +46,8 @@ from knowtune.models.answer_cache import model_identity  # noqa: E402
 from knowtune.methods import get_method  # noqa: E402
 from knowtune.train import train_run  # noqa: E402
 from knowtune.train.run import base_dtype  # noqa: E402
+from knowtune.train.trained import load_run  # noqa: E402
+from knowtune.config.run import Run  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
 CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.0}, "retrieval": {"retrieval": 0.3},
@@ -122,6 +125,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="key=value for the training config")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-base", dest="base", action="store_false", help="skip the base model's passes")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="evaluate the runs an earlier call left in the scratch folder instead of training")
     args = parser.parse_args()
     unknown = set(args.configs.split(",")) - set(CONFIGS)
     if unknown:
@@ -157,9 +162,16 @@ def main() -> None:
             del base
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             cfg = load_train_config(None, {"model": model, "seed": seed, **sets, **CONFIGS[config].get("train", {})})
-            tic = time.perf_counter()
-            result = train_run(cfg, data_dir, work / f"run-{config}-{seed}", quiet=True, overwrite=True)
-            seconds = time.perf_counter() - tic
+            run_dir, tic = work / f"run-{config}-{seed}", time.perf_counter()
+            if args.eval_only:  # the run this script trained before, asked again (an evaluation rule changed)
+                loaded, _ = load_run(Run.open(run_dir))
+                train = json.loads((run_dir / "run.json").read_text())["train"]
+                result = SimpleNamespace(loaded=loaded, stats=SimpleNamespace(
+                    steps=train["steps"], exposures=train["exposures_per_fact"], final_loss=train["final_loss"]))
+                seconds = train["seconds"]
+            else:
+                result = train_run(cfg, data_dir, run_dir, quiet=True, overwrite=True)
+                seconds = time.perf_counter() - tic
             plan = make_plan(template + natural_rows, knowledge_of_dataset(data_dir), cfg.system_prompt, options)
             plan = dataclasses.replace(plan, base_cache_as=base_identity)  # routed questions: the base's answers
             passes = evaluate_model(result.loaded.model, result.loaded.tokenizer, plan, config)
