@@ -51,7 +51,7 @@ class StopProfile(Exception):
 
 def phase_of(names: list[str]) -> str:
     """The phase of an operator, from its name and its ancestors' (innermost first)."""
-    if names[0].startswith("ProfilerStep#"):  # the step's own time outside every operator
+    if names[0].startswith("ProfilerStep"):  # the step's own time outside every operator
         return "host"
     names = [n.lower() if "attention" in n.lower() else n for n in names]
     if any(any(key in n for key in _OPTIMIZER) for n in names):
@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--lang", default="en", choices=["en", "zh"])
     parser.add_argument("--warmup", type=int, default=4)
-    parser.add_argument("--timed", type=int, default=12)
+    parser.add_argument("--timed", type=int, default=40)
     parser.add_argument("--profiled", type=int, default=4)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--work", type=Path, default=Path("/tmp/knowtune-bench-roofline"))

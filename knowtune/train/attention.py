@@ -77,65 +77,28 @@ def packing_plan(bounds: torch.Tensor, longest: int | None, prefix: int = 0) -> 
     shift = ((torch.arange(len(starts), device=device) > 0).long() * prefix)[:, None]  # positions continue
     query_positions = shift + offsets
     key_positions = torch.where(in_prefix, columns, shift + columns - prefix)
-    home = segment * longest + positions - starts[segment]
     return {"queries": (starts[:, None] + offsets).clamp(max=total - 1),  # padded query slot -> packed row
             "keys": torch.where(in_prefix, columns, starts[:, None] + columns - prefix).clamp(max=total - 1),
-            "home": home,  # packed row -> its padded query slot
-            "own_key": home + (segment + 1) * prefix,  # packed row -> the key slot of its own segment
-            "real": (offsets[None, :] < lengths[:, None]).flatten(),  # padded query slots that hold a token
+            "home": segment * longest + positions - starts[segment],  # packed row -> its padded query slot
             "distance": query_positions[:, :, None] - key_positions[:, None, :]}  # [segments, query, key]
-
-
-class _GatherRows(torch.autograd.Function):
-    """x.index_select(0, index), whose backward is a gather as well instead of index_add.
-
-    Why: the backward of index_select is index_add, which torch runs on a CPU as a serial
-    scatter, one element at a time: at a packed batch of Hainan QA pairs the attention's
-    gathers' backward took about a fifth of a LoRA training step (bench/roofline.py). Here every row
-    of x is read by one slot, `inverse` (its own), with zero gradient at every other slot that
-    reads it (padded query and key slots are masked or never read: packing_plan); the first
-    `prefix` rows are also read by each of the `groups` blocks' first `prefix` slots, whose
-    gradients are summed. `real`: which rows of x any slot reads (None: all), the others' gradient is zero.
-    """
-
-    @staticmethod
-    def forward(ctx, x, index, inverse, real, prefix: int, groups: int):
-        ctx.save_for_backward(inverse, real)
-        ctx.prefix, ctx.groups = prefix, groups
-        return x.index_select(0, index)
-
-    @staticmethod
-    def backward(ctx, grad):
-        inverse, real = ctx.saved_tensors
-        out = grad.index_select(0, inverse)
-        if real is not None:
-            out = out * real[:, None].to(out.dtype)
-        if ctx.prefix:
-            shared = grad.view(ctx.groups, -1, grad.shape[1])[:, :ctx.prefix].sum(dim=0)
-            out = torch.cat([out[:ctx.prefix] + shared, out[ctx.prefix:]])
-        return out, None, None, None, None, None
 
 
 def _packed(module, query, key, value, plan, sliding_window, **options):
     """A packed row's segments, gathered into a padded batch (packing_plan) and back."""
     total, segments = query.shape[2], plan["queries"].shape[0]
-    prefix = plan["keys"].shape[1] - plan["queries"].shape[1]
 
-    def gathered(x, rows, inverse, shared):  # [1, h, t, d] -> [segments, h, width, d]
+    def gathered(x, rows):  # [1, h, t, d] -> [segments, h, width, d]
         flat = x[0].transpose(0, 1).reshape(total, -1)
-        rows = _GatherRows.apply(flat, rows.flatten(), inverse, None, shared, segments)
-        return rows.view(segments, -1, x.shape[1], x.shape[3]).transpose(1, 2)
+        return flat.index_select(0, rows.flatten()).view(segments, -1, x.shape[1], x.shape[3]).transpose(1, 2)
 
     distance = plan["distance"]
     allowed = distance >= 0  # causal
     if sliding_window:
         allowed &= distance < sliding_window
     mask = torch.zeros(allowed.shape, dtype=torch.float32, device=query.device).masked_fill_(~allowed, float("-inf"))
-    out, _ = _dense(module, gathered(query, plan["queries"], plan["home"], 0),
-                    gathered(key, plan["keys"], plan["own_key"], prefix),
-                    gathered(value, plan["keys"], plan["own_key"], prefix), mask[:, None], **options)
-    out = _GatherRows.apply(out.reshape(-1, out.shape[2] * out.shape[3]), plan["home"], plan["queries"].flatten(),
-                            plan["real"], 0, segments)
+    out, _ = _dense(module, gathered(query, plan["queries"]), gathered(key, plan["keys"]),
+                    gathered(value, plan["keys"]), mask[:, None], **options)
+    out = out.reshape(-1, out.shape[2] * out.shape[3]).index_select(0, plan["home"])
     return out.view(1, total, query.shape[1], -1), None
 
 
