@@ -22,6 +22,8 @@ FACT_CHECK_HELP = ("Add a note to a reply about the knowledge base that none of 
                    "naming one side of a fact, the reply the other).")
 ROUTE_HELP = ("Answer questions outside the knowledge base (naming none of its subjects, answers or their rare "
               "words) with the adapter off, by the base model, which forgot nothing.")
+RAG_HELP = (f"Ask a question again with passages of the run's knowledge base where the reply without them is "
+            f"less sure than {RETRIEVE_BELOW} or no fact backs it, as eval's fine-tuned + RAG row.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Teach a small language model your knowledge base by fine-tuning, and prove it learned.")
@@ -185,11 +187,12 @@ def chat(
     hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help=HEDGE_HELP),
     fact_check: bool = typer.Option(True, "--fact-check/--no-fact-check", help=FACT_CHECK_HELP),
     route: bool = typer.Option(True, "--route/--no-route", help=ROUTE_HELP),
+    rag: bool = typer.Option(False, "--rag", help=RAG_HELP),
 ):
     """Talk to a model, streaming its replies (/reset clears the history, /exit quits)."""
     from .commands.chat import chat_command
 
-    chat_command(run, model, message, max_new_tokens, temperature, hedge_below, fact_check, route)
+    chat_command(run, model, message, max_new_tokens, temperature, hedge_below, fact_check, route, rag)
 
 
 @app.command()
@@ -212,6 +215,7 @@ def serve(
     hedge_below: float = typer.Option(HEDGE_BELOW, "--hedge-below", help=HEDGE_HELP),
     fact_check: bool = typer.Option(True, "--fact-check/--no-fact-check", help=FACT_CHECK_HELP),
     route: bool = typer.Option(True, "--route/--no-route", help=ROUTE_HELP),
+    rag: bool = typer.Option(False, "--rag", help=RAG_HELP),
 ):
     """OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from .commands.serve import serve_command
@@ -224,7 +228,7 @@ def serve(
                              max_prompt_tokens=max_prompt_tokens, max_body_bytes=max_body_bytes, max_queue=max_queue,
                              threads=threads, request_timeout=request_timeout, insecure=insecure,
                              allowed_hosts=tuple(allow_host or ()), hedge_below=hedge_below, fact_check=fact_check,
-                             route=route)
+                             route=route, rag=rag)
     serve_command(run, model, settings)
 
 

@@ -58,6 +58,12 @@ def test_chat_one_shot_streams_a_reply(trained_run):
     assert proc.returncode == 0, proc.stderr
     reply, end = proc.stdout[:-1], proc.stdout[-1:]
     assert reply.strip() and end == "\n", repr(proc.stdout)
+    # with retrieval from the run's knowledge base (serve.engine's index); a base model has none
+    proc = knowtune("chat", "--run", trained_run, "--rag", "-m", "What is the capital of Hainan?")
+    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+    proc = knowtune("chat", "--model", "smollm2-135m", "--rag", "-m", "hi")
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: field '--rag': retrieval needs a run's knowledge base: use --run"), proc.stderr
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -29,7 +29,10 @@ def serve_command(run: Path | None, model: str | None, settings) -> None:
         import torch
 
         torch.set_num_threads(settings.threads)
-    engine = Engine.from_run(run, route=settings.route) if run is not None else Engine.from_model(model)
+    if settings.rag and run is None:
+        raise KnowtuneError("retrieval needs a run's knowledge base: use --run", field="--rag")
+    engine = Engine.from_run(run, route=settings.route, rag=settings.rag) if run is not None \
+        else Engine.from_model(model)
     engine.hedge_below = settings.hedge_below
     if not settings.fact_check:
         engine.grounding = None

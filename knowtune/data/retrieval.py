@@ -76,6 +76,13 @@ def retrieve(index: PassageIndex, question: str, k: int) -> list[str]:
     return [index.passages[i] for i in found[0].tolist()]
 
 
+def sure_without_passages(confidence: float | None, ungrounded: bool, below: float) -> bool:
+    """Whether a closed-book reply stands, or the question is asked again with passages (retrieval
+    when unsure, eval.suite.retrieve_when_unsure): its confidence (greedy; None when sampled) is at
+    least `below` and no fact check found it ungrounded. below >= 1: never sure."""
+    return below < 1 and confidence is not None and confidence >= below and not ungrounded
+
+
 def rag_prompt(question: str, passages: list[str]) -> str:
     """The user message: numbered passages, then the question (in the question's language)."""
     template = PROMPTS["zh" if CJK.search(question) else "en"]

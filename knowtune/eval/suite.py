@@ -28,7 +28,7 @@ from typing import Callable, ContextManager
 from ..config import ANSWER_BATCH, RETRIEVE_BELOW
 from ..data.grounding import Grounding
 from ..data.hedge import HEDGE_BELOW
-from ..data.retrieval import TOP_K, PassageIndex, rag_prompt, retrieve
+from ..data.retrieval import TOP_K, PassageIndex, rag_prompt, retrieve, sure_without_passages
 from ..data.scope import KnowledgeScope
 from ..models.merged import adapter_off, adapter_on
 from .evaluate import answer_questions, route_each, summarise
@@ -160,8 +160,7 @@ def retrieve_when_unsure(closed: list[dict], retrieved: list[dict], below: float
     """
     rows = []
     for bare, with_passages in zip(closed, retrieved, strict=True):
-        sure = below < 1 and bare.get("confidence") is not None and bare["confidence"] >= below \
-            and not bare.get("ungrounded", False)
+        sure = sure_without_passages(bare.get("confidence"), bare.get("ungrounded", False), below)
         rows.append({**bare, "retrieved": False} if sure else {**with_passages, "retrieved": True})
     return rows
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
+from ..config import RETRIEVE_BELOW, KnowtuneError
 from ..config.run import Run
 from ..data import KNOWLEDGE_FILE, ChatPrompt
 from ..data.facts import knowledge_facts
 from ..data.grounding import Grounding
 from ..data.hedge import HEDGE_BELOW, note_for
+from ..data.retrieval import TOP_K, PassageIndex, build_index, rag_prompt, retrieve, sure_without_passages
 from ..data.scope import KnowledgeScope
 from ..models import GenerationStats, LoadedModel, generate_batch, stream_generate
 from ..models.merged import base_switch, merged_for_good
@@ -52,23 +54,34 @@ class Engine:
     with the adapter off, by the base model, which forgot nothing (data.scope); None: no routing."""
     base_weights: Callable[[], ContextManager] | None = field(default=None, repr=False)
     """A context in which the model answers as its base (models.merged.base_switch), with `scope`."""
+    index: PassageIndex | None = None
+    """A run's knowledge base as passages (data.retrieval), to answer as eval's fine-tuned + RAG row
+    does: a greedy reply less sure than `retrieve_below`, or that no fact grounds, is asked again
+    with the top passages before the question (a sampled reply, whose sureness is not measured,
+    always is); None: no retrieval."""
+    retrieve_below: float = RETRIEVE_BELOW
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_run(cls, run: Run | str | Path, *, route: bool = True, **load) -> "Engine":
+    def from_run(cls, run: Run | str | Path, *, route: bool = True, rag: bool = False, **load) -> "Engine":
         from ..config.hardware import fast_bf16_available
+        from ..eval.sources import knowledge_of_run
         from ..train.trained import load_run
 
         run = run if isinstance(run, Run) else Run.open(run)
         system_prompt = run.system_prompt  # a broken config.yaml fails before the weights load
         knowledge = run.path / KNOWLEDGE_FILE
         facts = knowledge_facts(knowledge) if knowledge.is_file() else []
+        passages = knowledge_of_run(run.path).passages if rag else []
+        if rag and not passages:
+            raise KnowtuneError("the run has no knowledge base to retrieve from", file=str(knowledge), field="--rag")
         loaded, _meta = load_run(run, **load)
         # serving only answers: merge once, not per request (with routing, the base weights kept beside)
         loaded.model, base_weights = base_switch(loaded.model) if route and facts else (merged_for_good(loaded.model), None)
         return cls(loaded=loaded, name=run.name, bf16=fast_bf16_available(), system_prompt=system_prompt,
                    grounding=Grounding(facts) if facts else None,
-                   scope=KnowledgeScope(facts) if base_weights is not None else None, base_weights=base_weights)
+                   scope=KnowledgeScope(facts) if base_weights is not None else None, base_weights=base_weights,
+                   index=build_index(passages) if passages else None)
 
     @classmethod
     def from_model(cls, spec: str, **load) -> "Engine":
@@ -108,7 +121,7 @@ class Engine:
         stats = stats if stats is not None else GenerationStats()
         asked = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
         said = []
-        for piece in self.stream_text(self.prompt(messages), sampling, stats, base=self.outside(asked)):
+        for piece in self._reply(messages, asked, sampling, stats):
             if not said:
                 piece = piece.lstrip()
             if piece:
@@ -119,6 +132,30 @@ class Engine:
         note = note_for(reply, stats.confidence, self.hedge_below, ungrounded=ungrounded)
         if note:
             yield note
+
+    def _reply(self, messages: list[dict], asked, sampling: Sampling, stats: GenerationStats) -> Iterator[str]:
+        """The reply's pieces: closed-book, or, with an index, asked again with retrieved passages
+        where the closed-book reply was unsure or ungrounded (`stats` then counts both passes)."""
+        base = self.outside(asked)
+        if self.index is None or not isinstance(asked, str):
+            yield from self.stream_text(self.prompt(messages), sampling, stats, base=base)
+            return
+        closed = GenerationStats()
+        if sampling.temperature == 0:
+            text = "".join(self.stream_text(self.prompt(messages), sampling, closed, base=base))
+            ungrounded = self.grounding is not None and self.grounding.ungrounded(asked, text.strip())
+            if sure_without_passages(closed.confidence, ungrounded, self.retrieve_below):
+                for name in ("prompt_tokens", "completion_tokens", "finish_reason", "confidence"):
+                    setattr(stats, name, getattr(closed, name))
+                yield text
+                return
+        last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
+        passages = retrieve(self.index, asked, TOP_K)
+        with_passages = [*messages[:last], {**messages[last], "content": rag_prompt(asked, passages)},
+                         *messages[last + 1:]]
+        yield from self.stream_text(self.prompt(with_passages), sampling, stats, base=base)
+        stats.prompt_tokens += closed.prompt_tokens
+        stats.completion_tokens += closed.completion_tokens
 
     def outside(self, question) -> bool:
         """Whether routing sends this question (the last user message) to the base model."""

@@ -36,6 +36,8 @@ class ServeSettings:
     """A run's chat reply about its knowledge base that none of the facts grounds ends with a note saying so (data.grounding)."""
     route: bool = True
     """A run's chat question outside its knowledge base is answered with the adapter off (data.scope)."""
+    rag: bool = False
+    """A run's chat reply that is unsure or ungrounded is asked again with passages of its knowledge base (Engine.index)."""
     request_timeout: float = 300.0
     """Seconds a request may take, waiting in the queue included; then it is stopped."""
     insecure: bool = False
