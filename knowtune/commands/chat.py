@@ -12,14 +12,11 @@ from ..data.hedge import HEDGE_BELOW
 def chat_command(run: Path | None, model: str | None, messages: list[str] | None, max_new_tokens: int,
                  temperature: float, hedge_below: float = HEDGE_BELOW, fact_check: bool = True,
                  route: bool = True, rag: bool = False) -> None:
-    from ..serve.engine import Engine
+    from ..serve.engine import Engine, check_source
 
-    if (run is None) == (model is None):
-        raise KnowtuneError("give exactly one of --run or --model", field="--run")
+    check_source(run, model, rag)
     if not 0.0 <= hedge_below <= 1.0:
         raise KnowtuneError(f"a probability from 0 to 1, got {hedge_below}", field="--hedge-below")
-    if rag and run is None:
-        raise KnowtuneError("retrieval needs a run's knowledge base: use --run", field="--rag")
     engine = Engine.from_run(run, route=route, rag=rag) if run is not None else Engine.from_model(model)
     engine.hedge_below = hedge_below
     if not fact_check:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..config import KnowtuneError
 from ..config.run import Run
 
 console = Console(stderr=True)
@@ -16,10 +15,9 @@ def serve_command(run: Path | None, model: str | None, settings) -> None:
     import uvicorn
 
     from ..serve.api import create_app
-    from ..serve.engine import Engine
+    from ..serve.engine import Engine, check_source
 
-    if (run is None) == (model is None):
-        raise KnowtuneError("give exactly one of --run or --model", field="--run")
+    check_source(run, model, settings.rag)
     if run is not None:
         run = Run.open(run)
     if not settings.loopback_only and settings.api_key is None:  # only with --insecure
@@ -29,8 +27,6 @@ def serve_command(run: Path | None, model: str | None, settings) -> None:
         import torch
 
         torch.set_num_threads(settings.threads)
-    if settings.rag and run is None:
-        raise KnowtuneError("retrieval needs a run's knowledge base: use --run", field="--rag")
     engine = Engine.from_run(run, route=settings.route, rag=settings.rag) if run is not None \
         else Engine.from_model(model)
     engine.hedge_below = settings.hedge_below

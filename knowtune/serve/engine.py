@@ -37,6 +37,15 @@ class Sampling:
     stop: tuple[str, ...] = ()
 
 
+def check_source(run, model, rag: bool) -> None:
+    """chat's and serve's choice of what answers: a run or a base model, exactly one; retrieval
+    (`--rag`) only from a run's knowledge base."""
+    if (run is None) == (model is None):
+        raise KnowtuneError("give exactly one of --run or --model", field="--run")
+    if rag and run is None:
+        raise KnowtuneError("retrieval needs a run's knowledge base: use --run", field="--rag")
+
+
 @dataclass
 class Engine:
     loaded: LoadedModel
