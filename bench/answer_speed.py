@@ -42,8 +42,9 @@ DATA = Path(__file__).resolve().parent.parent / "knowtune" / "data"
 MAX_NEW_TOKENS = 32  # evaluation's
 
 
-def plain_generate(model, tokenizer, prompts: list[str], batch_size: int) -> list[str]:
-    """transformers' generate, greedy, sorted batches, no merge: the baseline."""
+def plain_generate(model, tokenizer, prompts: list[str], batch_size: int, bf16: bool) -> list[str]:
+    """transformers' generate, greedy, sorted batches, no merge (bf16: under plain bf16 autocast): the
+    baseline."""
     import torch
 
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -52,12 +53,33 @@ def plain_generate(model, tokenizer, prompts: list[str], batch_size: int) -> lis
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode(), mapping_allowed(), contiguous_head_input(model):
+        with torch.inference_mode(), mapping_allowed(), contiguous_head_input(model), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
                                  eos_token_id=stop_token_ids(tokenizer), pad_token_id=tokenizer.pad_token_id)
         for i, row in zip(chunk, out[:, enc["input_ids"].shape[1]:]):
             replies[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
     return [replies[i] for i in range(len(prompts))]
+
+
+def autocast_alone(answer):
+    """`answer()` with knowtune's bf16 weight copies replaced by plain bf16 autocast."""
+    import contextlib
+
+    import torch
+
+    from knowtune.models import generate
+
+    @contextlib.contextmanager
+    def plain(model, bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            yield
+
+    kept, generate.bf16_compute = generate.bf16_compute, plain
+    try:
+        return answer()
+    finally:
+        generate.bf16_compute = kept
 
 
 def timed(answer) -> tuple[list[str], float]:
@@ -74,6 +96,8 @@ def main() -> None:
     parser.add_argument("--lang", default="en", choices=["en", "zh"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", default="32,64")
+    parser.add_argument("--bf16", action="store_true", help="both paths compute in bf16 (autocast; knowtune's "
+                        "with its weights cast once per call), as answering does on a CPU with fast bf16")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.run:
@@ -86,11 +110,16 @@ def main() -> None:
     questions += [row for _, row in read_jsonl(probe_file(args.lang))]
     prompt = ChatPrompt(tokenizer, system)
     prompts = [prompt.ask(q["question"]) for q in questions]
-    paths = {"generate (bs 32)": lambda: plain_generate(model, tokenizer, prompts, 32)}
+    paths = {"generate (bs 32)": lambda: plain_generate(model, tokenizer, prompts, 32, args.bf16)}
     for size in map(int, args.batch_sizes.split(",")):
         paths[f"knowtune (bs {size})"] = lambda size=size: [r.text for r in generate_scored(
-            model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS, batch_size=size, score=False)]
-    with _generating(model, False):
+            model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS, batch_size=size, score=False, bf16=args.bf16)]
+    if args.bf16:  # knowtune's path as it was: autocast alone, each weight cast again at every step
+        size = int(args.batch_sizes.split(",")[0])
+        paths[f"knowtune, autocast casting per step (bs {size})"] = lambda size=size: autocast_alone(
+            lambda: [r.text for r in generate_scored(model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS,
+                                                     batch_size=size, score=False, bf16=True)])
+    with _generating(model, args.bf16):
         pass  # warm the allocator and merge path once before timing
     seconds: dict[str, list[float]] = {p: [] for p in paths}
     replies: dict[str, list[str]] = {}
@@ -110,12 +139,14 @@ def main() -> None:
                      "correct": sum(contains_answer(r, q["answers"]) for r, q in zip(replies[label], questions))})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "runs.json").write_text(json.dumps(
-        {"cpu": cpu_name(), "started": time.strftime("%Y-%m-%d %H:%M"), "model": name, "run": str(args.run),
+        {"cpu": cpu_name(), "bf16": args.bf16, "started": time.strftime("%Y-%m-%d %H:%M"), "model": name,
+         "run": str(args.run),
          "questions": len(prompts), "max_new_tokens": MAX_NEW_TOKENS, "rows": rows,
          "differing": [{"question": q["question"], base_label: a, label: b} for label in paths
                        for q, a, b in zip(questions, replies[base_label], replies[label]) if a != b]},
         indent=1, ensure_ascii=False) + "\n")
-    lines = [f"{name}, {len(prompts)} questions ({args.kb} natural + probe, {args.lang}), {cpu_name()}", "",
+    lines = [f"{name}, {len(prompts)} questions ({args.kb} natural + probe, {args.lang}), "
+             f"{'bf16' if args.bf16 else 'fp32'}, {cpu_name()}", "",
              "| path | answers/s | speed-up | median s | replies differing from generate's | correct |",
              "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['path']} | {r['answers_per_s']} | ×{r['speedup']} | {r['median_s']} | {r['differing_replies']} "

@@ -145,3 +145,27 @@ def test_generate_scored_answers_an_adapter_model_as_unmerged_generate_does():
             for r in generate_rows(model, tokenizer, left_padded(tokenizer, PROMPTS), 10, stops)]
     got = generate_scored(model, tokenizer, PROMPTS, max_new_tokens=10, batch_size=3)
     assert [r.text for r in got] == want
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "gemma3"])
+def test_bf16_weight_copies_compute_what_autocast_computes_and_put_every_weight_back(arch):
+    """Autocast casts a frozen fp32 weight anew at every call; bf16_compute casts it once. The logits
+    must be autocast's to the bit, the tied head untouched in fp32 afterwards, every tensor the same."""
+    from knowtune.models.generate import bf16_compute
+
+    model, tokenizer = random_model(arch)
+    ids = tokenizer(PROMPTS, return_tensors="pt", padding=True).input_ids
+    before = {name: (param, param.detach().clone()) for name, param in model.named_parameters()}
+    with torch.inference_mode():
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            want = model(input_ids=ids).logits
+        with bf16_compute(model, True):
+            head = model.get_output_embeddings().weight
+            got = model(input_ids=ids).logits
+            assert head.dtype == torch.bfloat16 and model.get_input_embeddings().weight.dtype == torch.float32
+        fp32 = model(input_ids=ids).logits
+    assert torch.equal(got, want)
+    assert fp32.dtype == torch.float32 and not torch.equal(fp32, want.float())
+    for name, param in model.named_parameters():
+        assert param is before[name][0] and torch.equal(param, before[name][1])
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # still tied

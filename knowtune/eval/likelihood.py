@@ -11,35 +11,41 @@ from __future__ import annotations
 import math
 
 from ..data import IGNORE, ChatPrompt, pad_batch
-from ..models.generate import bf16_autocast, contiguous_head_input
+from ..models.generate import bf16_compute, contiguous_head_input
 
 
 def answer_logprobs(model, tokenizer, chats: list[tuple[str, str]], *, system: str | None = None,
                     batch_size: int = 8, max_len: int = 1024, bf16: bool = False) -> list[list[float]]:
     """Per-token log-probabilities of each (question, answer) pair's answer tokens (bf16: computed
     under bf16 autocast, as answers are generated where bf16 is fast)."""
-    import torch
-
     prompt = ChatPrompt(tokenizer, system)
     encoded = [prompt.encode([{"role": "user", "content": q}, {"role": "assistant", "content": a}], max_len)
                for q, a in chats]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
     out: list[list[float]] = []
-    for start in range(0, len(encoded), batch_size):
-        batch = {k: v.to(device) for k, v in pad_batch(encoded[start:start + batch_size], pad_id).items()}
-        labels = batch.pop("labels")
-        keep = _positions_to_keep(labels)
-        # the kept positions are a strided view: the head must get them contiguous (contiguous_head_input)
-        with torch.inference_mode(), contiguous_head_input(model), bf16_autocast(model, bf16):
-            logits = model(**batch, logits_to_keep=keep).logits[:, :-1]
-        targets = labels[:, labels.shape[1] - keep + 1:]
-        for row in range(targets.shape[0]):
-            keep = targets[row] != IGNORE
-            # log_softmax only over the answer positions: the full logits of a large vocabulary are big
-            logp = torch.log_softmax(logits[row][keep].float(), dim=-1)
-            out.append(logp.gather(1, targets[row][keep].unsqueeze(1)).squeeze(1).tolist())
+    with bf16_compute(model, bf16):  # the weights cast to bf16 once for all the batches
+        for start in range(0, len(encoded), batch_size):
+            _score_batch(model, encoded[start:start + batch_size], pad_id, device, out)
     return out
+
+
+def _score_batch(model, encoded: list[dict], pad_id: int, device, out: list[list[float]]) -> None:
+    """Appends to `out` each encoded pair's answer-token log-probabilities."""
+    import torch
+
+    batch = {k: v.to(device) for k, v in pad_batch(encoded, pad_id).items()}
+    labels = batch.pop("labels")
+    keep = _positions_to_keep(labels)
+    # the kept positions are a strided view: the head must get them contiguous (contiguous_head_input)
+    with torch.inference_mode(), contiguous_head_input(model):
+        logits = model(**batch, logits_to_keep=keep).logits[:, :-1]
+    targets = labels[:, labels.shape[1] - keep + 1:]
+    for row in range(targets.shape[0]):
+        answer = targets[row] != IGNORE
+        # log_softmax only over the answer positions: the full logits of a large vocabulary are big
+        logp = torch.log_softmax(logits[row][answer].float(), dim=-1)
+        out.append(logp.gather(1, targets[row][answer].unsqueeze(1)).squeeze(1).tolist())
 
 
 def _positions_to_keep(labels) -> int:
