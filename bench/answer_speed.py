@@ -1,19 +1,21 @@
 """Answering speed: knowtune's answering path against transformers' generate on the same questions.
 
 A trained run (or a base model) answers the bundled natural questions and the general probe of a
-language greedily, as evaluation asks them, by two paths in one process, alternating, `--repeats`
-times each:
+language greedily, as evaluation asks them, by several paths in one process, alternating,
+`--repeats` times each (`--paths`, each PATH:PRECISION:BATCH):
 
 - `generate`: transformers' `generate` on the model as loaded (an adapter run stays unmerged),
-  batches sorted by prompt length, with knowtune's allocator and output-head fixes: knowtune's
-  path before finished rows left the batch and adapters were merged;
+  batches sorted by prompt length, with knowtune's allocator and output-head fixes (bf16: under
+  plain bf16 autocast): knowtune's path before finished rows left the batch and adapters were merged;
 - `knowtune`: `knowtune.models.generate_scored` (adapters merged while answering, finished rows
-  leaving the batch), at each `--batch-sizes`.
+  leaving the batch; bf16: the weights cast to bf16 once per call);
+- `knowtune-autocast`: the same under plain autocast, which casts every weight again at each step.
 
-Reports answers/s (median of the repeats), the speed-up, and how many replies differ from the
-plain path's, with their accuracy.
+Reports answers/s (median of the repeats), the speed-up against the first path, how many replies
+differ from the first path of the same precision, and how many are right.
 
     python bench/answer_speed.py --run RUN --lang en --out bench/answer_speed/hainan-en
+    python bench/answer_speed.py --run RUN --lang en --paths generate:bf16:32,knowtune:bf16:64,knowtune:bf16:128 ...
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -82,6 +85,18 @@ def autocast_alone(answer):
         generate.bf16_compute = kept
 
 
+def knowtune_answers(model, tokenizer, prompts: list[str], batch_size: int, bf16: bool) -> list[str]:
+    return [r.text for r in generate_scored(model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS,
+                                            batch_size=batch_size, score=False, bf16=bf16)]
+
+
+PATHS = {"generate": plain_generate, "knowtune": knowtune_answers,
+         "knowtune-autocast": lambda *args: autocast_alone(lambda: knowtune_answers(*args))}
+"""generate: the baseline; knowtune: its answering path; knowtune-autocast: the same without the bf16
+weight copies (autocast casting every weight at every step, knowtune's bf16 path before them)."""
+DEFAULT_PATHS = "generate:fp32:32,generate:bf16:32,knowtune:fp32:128,knowtune:bf16:128"
+
+
 def timed(answer) -> tuple[list[str], float]:
     start = time.perf_counter()
     replies = answer()
@@ -95,9 +110,8 @@ def main() -> None:
     parser.add_argument("--kb", default="hainan", choices=["hainan", "fictional"])
     parser.add_argument("--lang", default="en", choices=["en", "zh"])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-sizes", default="32,64")
-    parser.add_argument("--bf16", action="store_true", help="both paths compute in bf16 (autocast; knowtune's "
-                        "with its weights cast once per call), as answering does on a CPU with fast bf16")
+    parser.add_argument("--paths", default=DEFAULT_PATHS,
+                        help="comma-separated PATH:PRECISION:BATCH, PATH one of " + ", ".join(PATHS))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.run:
@@ -110,47 +124,48 @@ def main() -> None:
     questions += [row for _, row in read_jsonl(probe_file(args.lang))]
     prompt = ChatPrompt(tokenizer, system)
     prompts = [prompt.ask(q["question"]) for q in questions]
-    paths = {"generate (bs 32)": lambda: plain_generate(model, tokenizer, prompts, 32, args.bf16)}
-    for size in map(int, args.batch_sizes.split(",")):
-        paths[f"knowtune (bs {size})"] = lambda size=size: [r.text for r in generate_scored(
-            model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS, batch_size=size, score=False, bf16=args.bf16)]
-    if args.bf16:  # knowtune's path as it was: autocast alone, each weight cast again at every step
-        size = int(args.batch_sizes.split(",")[0])
-        paths[f"knowtune, autocast casting per step (bs {size})"] = lambda size=size: autocast_alone(
-            lambda: [r.text for r in generate_scored(model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS,
-                                                     batch_size=size, score=False, bf16=True)])
-    with _generating(model, args.bf16):
-        pass  # warm the allocator and merge path once before timing
+    paths = {}
+    for spec in args.paths.split(","):
+        kind, precision, size = spec.split(":")
+        paths[f"{kind}, {precision}, bs {size}"] = (precision, partial(
+            PATHS[kind], model, tokenizer, prompts, int(size), precision == "bf16"))
+    for bf16 in (False, True):
+        with _generating(model, bf16):
+            pass  # warm the allocator and merge path once before timing
     seconds: dict[str, list[float]] = {p: [] for p in paths}
     replies: dict[str, list[str]] = {}
     for _ in range(args.repeats):
-        for label, answer in paths.items():  # alternating: drifts of a shared machine fall on every path
+        for label, (_, answer) in paths.items():  # alternating: drifts of a shared machine fall on every path
             replies[label], took = timed(answer)
             seconds[label].append(took)
             print(f"{label}: {took:.1f} s", flush=True)
     base_label = next(iter(paths))
     rows = []
-    for label in paths:
+    for label, (precision, _) in paths.items():
         median = statistics.median(seconds[label])
+        # replies are compared with the first path of the same precision (bf16 and fp32 round differently)
+        same = next(other for other, (p, _) in paths.items() if p == precision)
         rows.append({"path": label, "seconds": [round(s, 2) for s in seconds[label]], "median_s": round(median, 2),
                      "answers_per_s": round(len(prompts) / median, 2),
                      "speedup": round(statistics.median(seconds[base_label]) / median, 2),
-                     "differing_replies": sum(a != b for a, b in zip(replies[label], replies[base_label])),
+                     "compared_with": same,
+                     "differing_replies": sum(a != b for a, b in zip(replies[label], replies[same])),
                      "correct": sum(contains_answer(r, q["answers"]) for r, q in zip(replies[label], questions))})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "runs.json").write_text(json.dumps(
-        {"cpu": cpu_name(), "bf16": args.bf16, "started": time.strftime("%Y-%m-%d %H:%M"), "model": name,
+        {"cpu": cpu_name(), "started": time.strftime("%Y-%m-%d %H:%M"), "model": name,
          "run": str(args.run),
          "questions": len(prompts), "max_new_tokens": MAX_NEW_TOKENS, "rows": rows,
-         "differing": [{"question": q["question"], base_label: a, label: b} for label in paths
-                       for q, a, b in zip(questions, replies[base_label], replies[label]) if a != b]},
+         "differing": [{"question": q["question"], row["compared_with"]: a, row["path"]: b} for row in rows
+                       for q, a, b in zip(questions, replies[row["compared_with"]], replies[row["path"]])
+                       if a != b]},
         indent=1, ensure_ascii=False) + "\n")
-    lines = [f"{name}, {len(prompts)} questions ({args.kb} natural + probe, {args.lang}), "
-             f"{'bf16' if args.bf16 else 'fp32'}, {cpu_name()}", "",
-             "| path | answers/s | speed-up | median s | replies differing from generate's | correct |",
-             "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['path']} | {r['answers_per_s']} | ×{r['speedup']} | {r['median_s']} | {r['differing_replies']} "
-              f"| {r['correct']} |" for r in rows]
+    lines = [f"{name}, {len(prompts)} questions ({args.kb} natural + probe, {args.lang}), {cpu_name()}; "
+             f"speed-up against {base_label}", "",
+             "| path | answers/s | speed-up | median s | replies differing from | how many | correct |",
+             "|---|---:|---:|---:|---|---:|---:|"]
+    lines += [f"| {r['path']} | {r['answers_per_s']} | ×{r['speedup']} | {r['median_s']} | {r['compared_with']} "
+              f"| {r['differing_replies']} | {r['correct']} |" for r in rows]
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
