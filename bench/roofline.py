@@ -121,8 +121,9 @@ def training_set(lang: str, work: Path) -> list[dict]:
     return load_dataset_dir(build_command([facts], work / "data", model=None, seed=0, overwrite=True))[0]
 
 
-def profile_training(args) -> dict:
-    """Train with knowtune's loop; time TIMED steps bare and profile the next PROFILED ones."""
+def profile_training(args, seed: int) -> dict:
+    """Train with knowtune's loop (samples shuffled by `seed`); time TIMED steps bare and profile the
+    next PROFILED ones."""
     import torch
     from torch.profiler import ProfilerActivity, profile, schedule
 
@@ -131,7 +132,7 @@ def profile_training(args) -> dict:
     from knowtune.config.hardware import resolve_precision
     from knowtune.train import load_for_training, run_training
 
-    cfg = TrainConfig(model=args.model, seed=0, min_steps=0, epochs=3)
+    cfg = TrainConfig(model=args.model, seed=seed, min_steps=0, epochs=3)
     loaded, method, params = load_for_training(cfg)
     samples = training_set(args.lang, args.work)
     first_timed, first_profiled = args.warmup + 1, args.warmup + args.timed + 1
@@ -210,37 +211,47 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--timed", type=int, default=40)
     parser.add_argument("--profiled", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=1, help="train with seeds 0..N-1, one after another; the "
+                        "headline figures are the median seed's")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--work", type=Path, default=Path("/tmp/knowtune-bench-roofline"))
     args = parser.parse_args()
     out = args.out or Path("bench/roofline") / f"{args.model}-{args.lang}"
     import torch
 
-    run = profile_training(args)
-    config, threads = run["config"], run["threads"]
-    dtype = run["compute_dtype"]
+    runs = [profile_training(args, seed) for seed in range(args.seeds)]
+    config, threads, dtype = runs[0]["config"], runs[0]["threads"], runs[0]["compute_dtype"]
     peaks = {"square_bf16": peak_gemm_flops(torch.bfloat16, threads), "square_fp32": peak_gemm_flops(torch.float32, threads)}
-    tokens_per_micro = round(run["timed"]["decoder_tokens"] / max(run["timed"]["steps"], 1))
+    tokens_per_micro = round(runs[0]["timed"]["decoder_tokens"] / max(runs[0]["timed"]["steps"], 1))
     peaks["shapes"] = shape_peak(config, min(tokens_per_micro, 4096), dtype, threads)
     peak = peaks["square_bf16" if dtype == torch.bfloat16 else "square_fp32"]
-    timed, profiled = run["timed"], run["profiled"]
+    results = [summarise(run, peak) for run in runs]
+    for seed, r in enumerate(results):
+        r["seed"] = seed
+    result = sorted(results, key=lambda r: r["share_of_peak"])[len(results) // 2]  # the median seed
+    result.update({"machine": machine(), "model": args.model, "lang": args.lang, "compute_dtype": str(dtype),
+                   "threads": threads, "peaks_gflops": {k: round(v / 1e9, 1) for k, v in peaks.items()},
+                   "seeds": [{k: r[k] for k in ("seed", "tokens_per_second", "share_of_peak")} for r in results]})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "roofline.json").write_text(json.dumps(result, indent=1))
+    write_table(out, result, peak)
+
+
+def summarise(run: dict, peak: float) -> dict:
+    """One seed's figures: tokens/s and FLOPs of the timed window, time per phase of the profiled one."""
+    config, timed, profiled = run["config"], run["timed"], run["profiled"]
     flops = {name: flops_per_window(config, w, run["rank"]) for name, w in (("timed", timed), ("profiled", profiled))}
     total = sum(flops["timed"].values())
     phases, top = run["phases"]
     phases["host"] += max(profiled["seconds"] - sum(phases.values()), 0.0)  # outside the profiled steps' events
-    result = {"machine": machine(), "model": args.model, "lang": args.lang, "compute_dtype": str(dtype),
-              "threads": threads, "peaks_gflops": {k: round(v / 1e9, 1) for k, v in peaks.items()},
-              "timed": timed, "profiled": profiled,
-              "tokens_per_second": round(timed["tokens"] / timed["seconds"], 1),
-              "flops_per_token": round(total / max(timed["tokens"], 1)),
-              "achieved_gflops": round(total / timed["seconds"] / 1e9, 1),
-              "share_of_peak": round(total / timed["seconds"] / peak, 4),
-              "phases_seconds": {k: round(v, 3) for k, v in phases.items()}, "top_operators": top}
-    result["phase_gflops"] = {name: round(flops["profiled"][name] / max(phases[name], 1e-9) / 1e9, 1)
-                              for name in ("gemm", "attention")}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "roofline.json").write_text(json.dumps(result, indent=1))
-    write_table(out, result, peak)
+    return {"timed": timed, "profiled": profiled,
+            "tokens_per_second": round(timed["tokens"] / timed["seconds"], 1),
+            "flops_per_token": round(total / max(timed["tokens"], 1)),
+            "achieved_gflops": round(total / timed["seconds"] / 1e9, 1),
+            "share_of_peak": round(total / timed["seconds"] / peak, 4),
+            "phases_seconds": {k: round(v, 3) for k, v in phases.items()}, "top_operators": top,
+            "phase_gflops": {name: round(flops["profiled"][name] / max(phases[name], 1e-9) / 1e9, 1)
+                             for name in ("gemm", "attention")}}
 
 
 def write_table(out: Path, r: dict, peak: float) -> None:
@@ -253,7 +264,10 @@ def write_table(out: Path, r: dict, peak: float) -> None:
              f"{r['peaks_gflops']['shapes']:,}.", "",
              f"Timed window ({r['timed']['steps']} steps, no profiler): {r['tokens_per_second']:,} tokens/s, "
              f"{r['flops_per_token'] / 1e6:,.0f} MFLOP per token, {r['achieved_gflops']:,} GFLOP/s = "
-             f"**{100 * r['share_of_peak']:.1f} %** of the square peak.", "",
+             f"**{100 * r['share_of_peak']:.1f} %** of the square peak"
+             + (f" (the median of {len(r['seeds'])} seeds: " + ", ".join(
+                 f"seed {x['seed']} {x['tokens_per_second']:,} tokens/s, {100 * x['share_of_peak']:.1f} %"
+                 for x in r["seeds"]) + ")" if len(r["seeds"]) > 1 else "") + ".", "",
              f"Profiled window ({r['profiled']['steps']} steps, {wall:.1f} s with the profiler's overhead):", "",
              "| phase | seconds | share of the step | achieved GFLOP/s | % of peak |", "|---|---:|---:|---:|---:|"]
     for name in PHASES:
