@@ -265,3 +265,6 @@ def test_natural_questions_are_scored_beside_the_template_ones_by_half(tiny_run,
         assert natural[who]["retrieve_below"] == 0.8 and 0 <= natural[who]["retrieved_share"] <= 1
         assert natural[who]["always_retrieved_by_split"]["test"]["total"] == 2
     assert "with passages for every question: dev" in report
+    # the command that writes this report again, with the options that changed it
+    assert (f"command: knowtune eval --run {tiny_run} --questions {questions} --no-probes --no-hallucination "
+            f"--out {tmp_path / 'eval'}") in report

@@ -43,9 +43,25 @@ def natural_questions(lang: str) -> list[dict]:
     return load_heldout_questions(path) if path.is_file() else []
 
 
+def demo_command_line(lang: str, model: str | None, method: str, out: Path | None, overrides: dict,
+                      retrieval: float | str | None) -> str:
+    """The `knowtune demo` command that runs this demo again (shown in its report)."""
+    import shlex
+
+    words = ["knowtune", "demo", "--lang", lang]
+    words += ["--model", model] if model else []
+    words += ["--method", method] if method != "lora" else []
+    words += ["--out", str(out)] if out else []
+    words += ["--retrieval", str(retrieval)] if retrieval is not None else []
+    for key, value in overrides.items():
+        words += ["--set", f"{key}={value}"]
+    return shlex.join(words)
+
+
 def demo_command(lang: str, model: str | None, method: str, out: Path | None, overrides: dict,
                  overwrite: bool = False, retrieval: float | str | None = None) -> dict:
     start = time.perf_counter()
+    command = demo_command_line(lang, model, method, out, overrides, retrieval)
     timings: dict[str, float] = {}
     facts_file = kb_facts(lang)
     share = DEFAULT_SHARE if retrieval is None else check_share(retrieval)
@@ -113,7 +129,7 @@ def demo_command(lang: str, model: str | None, method: str, out: Path | None, ov
             "training": f"{stats.steps} steps ({stats.epochs:.1f} epochs, each fact seen ~{stats.exposures:.0f} "
                         f"times), {stats.seconds:.0f} s, {stats.tokens_per_second:,.0f} tok/s, "
                         f"final loss {stats.final_loss:.4f}, peak RSS {stats.peak_rss_mb:,.0f} MiB",
-            "wall time": ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())}
+            "wall time": ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), "command": command}
     results = combine(passes, info)
     metrics = {"before": before, "after": after, "timings_s": {k: round(v, 1) for k, v in timings.items()},
                "train": stats.to_dict(), "config": cfg.to_dict(), **results}

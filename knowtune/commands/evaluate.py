@@ -125,6 +125,29 @@ def plan_info(plan: EvalPlan, questions_file: Path | str, options: EvalOptions) 
             "precision": "bf16" if plan.bf16 else "fp32"}
 
 
+def eval_command_line(run: Path, options: EvalOptions, out: Path) -> str:
+    """The `knowtune eval` command that writes this evaluation again: the options that differ from
+    the defaults, as flags (shown in the report, so every figure in it says how to reproduce it)."""
+    import dataclasses
+    import shlex
+
+    from ..config.coerce import cli_flag
+
+    words = ["knowtune", "eval", "--run", str(run)]
+    default = EvalOptions()
+    for field in dataclasses.fields(EvalOptions):
+        value = getattr(options, field.name)
+        if field.name == "overwrite" or value == getattr(default, field.name):
+            continue
+        if isinstance(value, bool):
+            words.append(cli_flag(field.name) if value else "--no-" + field.name.replace("_", "-"))
+        else:
+            words += [cli_flag(field.name), str(value)]
+    if out != run / "eval":
+        words += ["--out", str(out)]
+    return shlex.join(words)
+
+
 def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None = None) -> dict:
     opened = Run.open(run)
     check_output(out, "eval", overwrite=options.overwrite)  # before any model loads
@@ -147,7 +170,7 @@ def eval_run(run: Path, options: EvalOptions, out: Path, base_cache: dict | None
     del loaded
     gc.collect()
     info = {"run": str(run), "model": meta["base_model"], "method": meta["method"],
-            **plan_info(plan, questions_file, options)}
+            **plan_info(plan, questions_file, options), "command": eval_command_line(run, options, out)}
     results = combine(passes, info)
     losses = run_info.get("train", {}).get("losses")
     doc = build_report(f"knowtune eval: {run.name}", results, passes, losses)
