@@ -10,7 +10,9 @@ or its prose twin), each configuration over seeds, and scores every run on
   hedged is right, an assertion is an invention; and how often it declines answerable natural questions;
 the base model and base + RAG once. Configurations (CONFIGS): `aug` (the defaults), `plain`
 (`--no-augment`: the training templates and the facts' own questions only), `noboundary` (no refusal
-samples), `retrieval` (a share of the questions also trained with retrieved passages).
+samples), `retrieval` (a share of the questions also trained with retrieved passages), `reverse2` (the
+backward questions twice, at the same exposures per fact), `bridge` (questions through a related entity
+answered by naming it first).
 
     python bench/knowledge.py --kb hainan --lang en --seeds 3
     python bench/knowledge.py --kb fictional --lang zh --source prose --seeds 1
@@ -22,6 +24,7 @@ Writes OUT/runs.json (every run) and OUT/results.md (medians); choose recipes on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import statistics
@@ -55,8 +58,27 @@ CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.
            "boundary25": {"boundary": 0.25}, "full": {"train": {"method": "full"}},
            "mirror": {"train": {"replay_mirror": 0.5}}, "topk8": {"train": {"replay_topk": 8}},
            "topk32": {"train": {"replay_topk": 32}}, "ratio4": {"train": {"params.loraplus_lr_ratio": 4.0}},
-           "ratio8": {"train": {"params.loraplus_lr_ratio": 8.0}}}
-"""Each configuration's `knowtune data build` options, and under "train" its training settings (the rest: defaults)."""
+           "ratio8": {"train": {"params.loraplus_lr_ratio": 8.0}}, "reverse2": {"repeat": {"reverse": 2}},
+           "bridge": {"augment": {"RELATED_BRIDGE": True}}}
+"""Each configuration's `knowtune data build` options, under "train" its training settings (the rest:
+defaults), under "repeat" how many times the built set holds each sample of a form, under "augment"
+constants of knowtune.data.augment set while its data is built (a recipe tried before it is one)."""
+BENCH_ONLY = ("train", "repeat", "augment")
+
+
+def repeat_forms(data_dir: Path, times: dict, seed: int = 0) -> None:
+    """The built training set with each sample of a form in `times` there that many times, shuffled
+    again. The exposures per fact count the copies, so the run trains as many steps: a form gains
+    its share from the others (a question about the recipe, not a feature: hence here)."""
+    import random
+
+    if not times:
+        return  # the built set as it is (its own order)
+    path = data_dir / "train.jsonl"
+    rows = [obj for _, obj in read_jsonl(path, comments=False)]
+    rows = [row for row in rows for _ in range(times.get(row.get("form"), 1))]
+    random.Random(seed).shuffle(rows)
+    write_jsonl(path, rows)
 
 
 def limited_facts(path: Path, limit: int | None, out: Path) -> tuple[Path, set]:
@@ -144,8 +166,10 @@ def main() -> None:
     sets = dict(parse_override(s) for s in args.set)
     runs, started, base_identity = [], time.strftime("%Y-%m-%d %H:%M"), None
     for config in args.configs.split(","):
-        data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, heldout=[natural],
-                                 overwrite=True, **{k: v for k, v in CONFIGS[config].items() if k != "train"})  # this script's own scratch folder
+        with augment_constants(CONFIGS[config].get("augment", {})):
+            data_dir = build_command([source], work / f"data-{config}", model=None, seed=0, heldout=[natural],
+                                     overwrite=True, **{k: v for k, v in CONFIGS[config].items() if k not in BENCH_ONLY})  # this script's own scratch folder
+        repeat_forms(data_dir, CONFIGS[config].get("repeat", {}))
         train, heldout = load_dataset_dir(data_dir)
         samples, natural_rows = len(train), [q for q in heldout if q.get("set") == "natural"]
         options = EvalOptions(unanswerable=DATA / args.kb / f"unanswerable_{args.lang}.jsonl")

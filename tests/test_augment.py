@@ -214,6 +214,24 @@ def test_a_fact_is_asked_through_the_entity_it_answers(lang, facts, expected):
     assert not [a for a in items[0] if a.form == "related"]  # the first fact's subject answers nothing
 
 
+@pytest.mark.parametrize("lang,facts,bridge", [
+    ("en", [Fact("Orrenmouth", "mayor", "Ilse Varnham"), Fact("Ilse Varnham", "former occupation", "harbour pilot")],
+     "The mayor of Orrenmouth is Ilse Varnham. "),
+    ("zh", [Fact("奥伦口", "镇长", "伊尔莎·瓦纳姆", lang="zh"), Fact("伊尔莎·瓦纳姆", "原职业", "港口引航员", lang="zh")],
+     "奥伦口的镇长是伊尔莎·瓦纳姆。"),
+])
+def test_a_related_question_answered_through_its_bridge(lang, facts, bridge, monkeypatch):
+    # with RELATED_BRIDGE the reply names the related entity first, then states the fact
+    import knowtune.data.augment as augment
+
+    monkeypatch.setattr(augment, "RELATED_BRIDGE", True)
+    items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
+    related = {a.reply for a in items[1] if a.form == "related"}
+    assert related == {bridge + answer_sentence(facts[1])}
+    assert {a.reply for a in items[1] if a.form != "related"} == {answer_sentence(facts[1]),
+                                                                  augment.reversed_reply(facts[1])}
+
+
 def test_no_description_through_a_fact_with_a_shared_answer():
     # an answer two facts share is not asked backwards, and (as conservatively) not used to name its bearer
     facts = [Fact("Orrenmouth", "mayor", "Ilse Varnham"), Fact("Kelby", "mayor", "Ilse Varnham"),

@@ -53,6 +53,11 @@ DESCRIPTION = {"en": "the {r} of {s}", "zh": "{s}的{r}"}
 """A subject named by a fact it answers: "the mayor of Orrenmouth", "奥伦口的镇长"."""
 RELATED_PER_FACT = 2
 """Questions of a fact asked through each related entity (by the subject's description)."""
+BRIDGE = {"en": "{D} is {s}.", "zh": "{d}是{s}。"}
+RELATED_BRIDGE = False
+"""Reply to a question asked through a related entity by naming that entity first ("The mayor of
+Orrenmouth is Ilse Varnham. Ilse Varnham was born in ..."): the two steps written out, which a
+small model can follow where it cannot take both in one step (the two-hop curse)."""
 PASSAGE_PROMPTS = {"en": ["Tell me about {s}.", "What do you know about {s}?", "Give me an overview of {s}."],
                    "zh": ["介绍一下{s}。", "关于{s}，你知道些什么？", "讲讲{s}吧。"]}
 PASSAGE_SENTENCES = 6
@@ -136,6 +141,12 @@ def description(fact: Fact) -> str:
     return text[:1].lower() + text[1:] if fact.lang == "en" else text
 
 
+def bridge_sentence(description_text: str, fact: Fact) -> str:
+    """ "The mayor of Orrenmouth is Ilse Varnham. " : the related entity's description resolved to the subject."""
+    text = BRIDGE[fact.lang].format(d=description_text, D=_cap(description_text), s=fact.subject)
+    return text if fact.lang == "zh" else text + " "
+
+
 def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool,
                  answer_names: list[str] = (), descriptions: list[str] = ()) -> list[Augmented]:
     """Every augmented (question, reply) of one fact; `names[0]` is the subject as written,
@@ -145,7 +156,8 @@ def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool,
     for k, name in enumerate(names[1:]):
         items += [Augmented(q, reply, "alias") for q, _ in _rotated(forward_questions(fact, name), k)]
     for k, name in enumerate(descriptions):
-        items += [Augmented(q, reply, "related") for q, _ in _rotated(forward_questions(fact, name), k)
+        bridged = bridge_sentence(name, fact) + reply if RELATED_BRIDGE else reply
+        items += [Augmented(q, bridged, "related") for q, _ in _rotated(forward_questions(fact, name), k)
                   [:RELATED_PER_FACT]]
     if reversible:
         back = reversed_reply(fact)
