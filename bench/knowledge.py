@@ -66,6 +66,21 @@ constants of knowtune.data.augment set while its data is built (a recipe tried b
 BENCH_ONLY = ("train", "repeat", "augment")
 
 
+@contextlib.contextmanager
+def augment_constants(values: dict):
+    """knowtune.data.augment's module constants set to `values` while inside."""
+    import knowtune.data.augment as augment
+
+    before = {name: getattr(augment, name) for name in values}
+    for name, value in values.items():
+        setattr(augment, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(augment, name, value)
+
+
 def repeat_forms(data_dir: Path, times: dict, seed: int = 0) -> None:
     """The built training set with each sample of a form in `times` there that many times, shuffled
     again. The exposures per fact count the copies, so the run trains as many steps: a form gains
