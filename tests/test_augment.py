@@ -214,20 +214,24 @@ def test_a_fact_is_asked_through_the_entity_it_answers(lang, facts, expected):
     assert not [a for a in items[0] if a.form == "related"]  # the first fact's subject answers nothing
 
 
-@pytest.mark.parametrize("lang,facts,bridge", [
-    ("en", [Fact("Orrenmouth", "mayor", "Ilse Varnham"), Fact("Ilse Varnham", "former occupation", "harbour pilot")],
-     "The mayor of Orrenmouth is Ilse Varnham. "),
-    ("zh", [Fact("奥伦口", "镇长", "伊尔莎·瓦纳姆", lang="zh"), Fact("伊尔莎·瓦纳姆", "原职业", "港口引航员", lang="zh")],
-     "奥伦口的镇长是伊尔莎·瓦纳姆。"),
+_BRIDGED = [Fact("Orrenmouth", "mayor", "Ilse Varnham"), Fact("Ilse Varnham", "former occupation", "harbour pilot")]
+_BRIDGED_ZH = [Fact("奥伦口", "镇长", "伊尔莎·瓦纳姆", lang="zh"), Fact("伊尔莎·瓦纳姆", "原职业", "港口引航员", lang="zh")]
+
+
+@pytest.mark.parametrize("style,facts,reply", [
+    ("before", _BRIDGED, "The mayor of Orrenmouth is Ilse Varnham. The former occupation of Ilse Varnham is harbour pilot."),
+    ("before", _BRIDGED_ZH, "奥伦口的镇长是伊尔莎·瓦纳姆。伊尔莎·瓦纳姆的原职业是港口引航员。"),
+    ("inline", _BRIDGED, "The former occupation of the mayor of Orrenmouth, Ilse Varnham, is harbour pilot."),
+    ("inline", _BRIDGED_ZH, "奥伦口的镇长伊尔莎·瓦纳姆的原职业是港口引航员。"),
 ])
-def test_a_related_question_answered_through_its_bridge(lang, facts, bridge, monkeypatch):
-    # with RELATED_BRIDGE the reply names the related entity first, then states the fact
+def test_a_related_question_answered_through_its_bridge(style, facts, reply, monkeypatch):
+    # with RELATED_BRIDGE the reply names the related entity, then states the fact
     import knowtune.data.augment as augment
 
-    monkeypatch.setattr(augment, "RELATED_BRIDGE", True)
+    monkeypatch.setattr(augment, "RELATED_BRIDGE", style)
     items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
     related = {a.reply for a in items[1] if a.form == "related"}
-    assert related == {bridge + answer_sentence(facts[1])}
+    assert related == {reply}
     assert {a.reply for a in items[1] if a.form != "related"} == {answer_sentence(facts[1]),
                                                                   augment.reversed_reply(facts[1])}
 

@@ -54,10 +54,13 @@ DESCRIPTION = {"en": "the {r} of {s}", "zh": "{s}的{r}"}
 RELATED_PER_FACT = 2
 """Questions of a fact asked through each related entity (by the subject's description)."""
 BRIDGE = {"en": "{D} is {s}.", "zh": "{d}是{s}。"}
-RELATED_BRIDGE = False
-"""Reply to a question asked through a related entity by naming that entity first ("The mayor of
-Orrenmouth is Ilse Varnham. Ilse Varnham was born in ..."): the two steps written out, which a
-small model can follow where it cannot take both in one step (the two-hop curse)."""
+INLINE = {"en": "{d}, {s},", "zh": "{d}{s}"}
+RELATED_BRIDGE: str | None = None
+"""How a question asked through a related entity is answered: None, the fact's own reply; "before",
+a sentence naming the entity first ("The mayor of Orrenmouth is Ilse Varnham. The birthplace of
+Ilse Varnham is ..."); "inline", the same in one sentence ("The birthplace of the mayor of
+Orrenmouth, Ilse Varnham, is ..."). Both write the two steps out, which a small model can follow
+where it cannot take both in one step (the two-hop curse)."""
 PASSAGE_PROMPTS = {"en": ["Tell me about {s}.", "What do you know about {s}?", "Give me an overview of {s}."],
                    "zh": ["介绍一下{s}。", "关于{s}，你知道些什么？", "讲讲{s}吧。"]}
 PASSAGE_SENTENCES = 6
@@ -141,10 +144,19 @@ def description(fact: Fact) -> str:
     return text[:1].lower() + text[1:] if fact.lang == "en" else text
 
 
-def bridge_sentence(description_text: str, fact: Fact) -> str:
-    """ "The mayor of Orrenmouth is Ilse Varnham. " : the related entity's description resolved to the subject."""
-    text = BRIDGE[fact.lang].format(d=description_text, D=_cap(description_text), s=fact.subject)
-    return text if fact.lang == "zh" else text + " "
+def bridged_reply(description_text: str, fact: Fact, reply: str) -> str:
+    """The reply to a question about `fact` asked through `description_text` (RELATED_BRIDGE)."""
+    if RELATED_BRIDGE == "before":
+        text = BRIDGE[fact.lang].format(d=description_text, D=_cap(description_text), s=fact.subject)
+        return text + reply if fact.lang == "zh" else f"{text} {reply}"
+    if RELATED_BRIDGE == "inline":
+        at = reply.find(fact.subject) if fact.subject in reply else reply.find(_cap(fact.subject))
+        if at < 0:
+            return reply  # a reply that does not name its subject as written (prose): as it is
+        named = INLINE[fact.lang].format(d=description_text, s=fact.subject)
+        named = _cap(named) if at == 0 else named
+        return reply[:at] + named + reply[at + len(fact.subject):]
+    return reply
 
 
 def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool,
@@ -156,7 +168,7 @@ def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool,
     for k, name in enumerate(names[1:]):
         items += [Augmented(q, reply, "alias") for q, _ in _rotated(forward_questions(fact, name), k)]
     for k, name in enumerate(descriptions):
-        bridged = bridge_sentence(name, fact) + reply if RELATED_BRIDGE else reply
+        bridged = bridged_reply(name, fact, reply)
         items += [Augmented(q, bridged, "related") for q, _ in _rotated(forward_questions(fact, name), k)
                   [:RELATED_PER_FACT]]
     if reversible:
