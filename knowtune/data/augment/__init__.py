@@ -60,7 +60,9 @@ RELATED_BRIDGE: str | None = None
 a sentence naming the entity first ("The mayor of Orrenmouth is Ilse Varnham. The birthplace of
 Ilse Varnham is ..."); "inline", the same in one sentence ("The birthplace of the mayor of
 Orrenmouth, Ilse Varnham, is ..."). Both write the two steps out, which a small model can follow
-where it cannot take both in one step (the two-hop curse)."""
+where it cannot take both in one step (the two-hop curse). Off: on the fictional town zh neither
+answered more natural questions (bench/knowledge/RESULTS.md): "before" teaches the first sentence,
+after which the model stops; "inline" won questions through a related entity and lost as many others."""
 PASSAGE_PROMPTS = {"en": ["Tell me about {s}.", "What do you know about {s}?", "Give me an overview of {s}."],
                    "zh": ["介绍一下{s}。", "关于{s}，你知道些什么？", "讲讲{s}吧。"]}
 PASSAGE_SENTENCES = 6
