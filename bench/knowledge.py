@@ -12,7 +12,7 @@ the base model and base + RAG once. Configurations (CONFIGS): `aug` (the default
 (`--no-augment`: the training templates and the facts' own questions only), `noboundary` (no refusal
 samples), `retrieval` (a share of the questions also trained with retrieved passages), `reverse2` (the
 backward questions twice, at the same exposures per fact), `bridge` (questions through a related entity
-answered by naming it first), `inline` (the same in one sentence).
+answered by naming it first), `inline` (the same in one sentence), `related6` (six questions through each related entity instead of two).
 
     python bench/knowledge.py --kb hainan --lang en --seeds 3
     python bench/knowledge.py --kb fictional --lang zh --source prose --seeds 1
@@ -59,7 +59,8 @@ CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.
            "mirror": {"train": {"replay_mirror": 0.5}}, "topk8": {"train": {"replay_topk": 8}},
            "topk32": {"train": {"replay_topk": 32}}, "ratio4": {"train": {"params.loraplus_lr_ratio": 4.0}},
            "ratio8": {"train": {"params.loraplus_lr_ratio": 8.0}}, "reverse2": {"repeat": {"reverse": 2}},
-           "bridge": {"augment": {"RELATED_BRIDGE": "before"}}, "inline": {"augment": {"RELATED_BRIDGE": "inline"}}}
+           "bridge": {"augment": {"RELATED_BRIDGE": "before"}}, "inline": {"augment": {"RELATED_BRIDGE": "inline"}},
+           "related6": {"augment": {"RELATED_PER_FACT": 6}}}
 """Each configuration's `knowtune data build` options, under "train" its training settings (the rest:
 defaults), under "repeat" how many times the built set holds each sample of a form, under "augment"
 constants of knowtune.data.augment set while its data is built (a recipe tried before it is one)."""

@@ -236,6 +236,20 @@ def test_a_related_question_answered_through_its_bridge(style, facts, reply, mon
                                                                   augment.reversed_reply(facts[1])}
 
 
+@pytest.mark.parametrize("per_fact", [1, 2, 6])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_related_questions_per_entity_are_distinct_and_counted(per_fact, lang, monkeypatch):
+    # RELATED_PER_FACT questions through each related entity, each worded differently (more than the
+    # three forms another name of the subject gets, where the language has that many)
+    import knowtune.data.augment as augment
+
+    monkeypatch.setattr(augment, "RELATED_PER_FACT", per_fact)
+    facts = _BRIDGED if lang == "en" else _BRIDGED_ZH
+    items = augmented_questions([from_fact(f, i) for i, f in enumerate(facts)])
+    related = [a.question for a in items[1] if a.form == "related"]
+    assert len(related) == len(set(related)) == per_fact
+
+
 def test_no_description_through_a_fact_with_a_shared_answer():
     # an answer two facts share is not asked backwards, and (as conservatively) not used to name its bearer
     facts = [Fact("Orrenmouth", "mayor", "Ilse Varnham"), Fact("Kelby", "mayor", "Ilse Varnham"),

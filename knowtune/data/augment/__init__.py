@@ -133,10 +133,10 @@ def reverse_questions(fact: Fact, answer: str | None = None) -> list[str]:
             for t in templates]
 
 
-def _rotated(items: list, k: int) -> list:
-    """The FORMS_PER_ALIAS items starting at the k-th alias's share: each other name gets other forms."""
+def _rotated(items: list, k: int, count: int = FORMS_PER_ALIAS) -> list:
+    """`count` items starting at the k-th alias's share: each other name gets other forms."""
     start = (k * FORMS_PER_ALIAS) % max(len(items), 1)
-    return (items[start:] + items[:start])[:FORMS_PER_ALIAS]
+    return (items[start:] + items[:start])[:count]
 
 
 def description(fact: Fact) -> str:
@@ -171,8 +171,8 @@ def augment_fact(fact: Fact, reply: str, names: list[str], *, reversible: bool,
         items += [Augmented(q, reply, "alias") for q, _ in _rotated(forward_questions(fact, name), k)]
     for k, name in enumerate(descriptions):
         bridged = bridged_reply(name, fact, reply)
-        items += [Augmented(q, bridged, "related") for q, _ in _rotated(forward_questions(fact, name), k)
-                  [:RELATED_PER_FACT]]
+        items += [Augmented(q, bridged, "related") for q, _ in _rotated(forward_questions(fact, name), k,
+                                                                                RELATED_PER_FACT)]
     if reversible:
         back = reversed_reply(fact)
         asked = reverse_questions(fact)[:REVERSE_PER_FACT]
