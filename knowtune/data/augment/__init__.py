@@ -52,7 +52,10 @@ REVERSE_REPLY = {"en": "{A} is the {r} of {s}.", "zh": "{a}是{s}的{r}。"}
 DESCRIPTION = {"en": "the {r} of {s}", "zh": "{s}的{r}"}
 """A subject named by a fact it answers: "the mayor of Orrenmouth", "奥伦口的镇长"."""
 RELATED_PER_FACT = 2
-"""Questions of a fact asked through each related entity (by the subject's description)."""
+"""Questions of a fact asked through each related entity (by the subject's description), each worded
+differently. Six instead of two answered 6 rather than 2 of the 10 such dev questions of the fictional
+town zh at one seed, and lost about as many others on the dev half (bench/knowledge/RESULTS.md): not
+yet a default."""
 BRIDGE = {"en": "{D} is {s}.", "zh": "{d}是{s}。"}
 INLINE = {"en": "{d}, {s},", "zh": "{d}{s}"}
 RELATED_BRIDGE: str | None = None
