@@ -62,11 +62,11 @@ def test_chat_one_shot_streams_a_reply(trained_run):
     engine = Engine.from_run(trained_run)
     prompts = ["What is the capital of Hainan?", "Hello there", "Tell me about Haikou.", "Where is Sanya?",
                "Hi", "What is Hainan?"]
-    replies = {p: "".join(engine.stream([{"role": "user", "content": p}])) for p in prompts}
-    prompt = next(p for p in prompts if replies[p].strip())
+    asked = ((p, "".join(engine.stream([{"role": "user", "content": p}]))) for p in prompts)
+    prompt, reply = next((p, r) for p, r in asked if r.strip())  # asks only until one is answered
     proc = knowtune("chat", "--run", trained_run, "-m", prompt)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == replies[prompt] + "\n", (proc.stdout, replies[prompt])
+    assert proc.stdout == reply + "\n", (proc.stdout, reply)
     # with retrieval from the run's knowledge base (serve.engine's index); a base model has none
     proc = knowtune("chat", "--run", trained_run, "--rag", "-m", "What is the capital of Hainan?")
     assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
