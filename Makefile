@@ -47,11 +47,17 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "no chromium: the web UI browser test is skipped (apt-get install chromium)"; fi; }
 
+# Two test processes (pytest-xdist), each on its own share of the cores (tests/conftest.py); a test
+# file runs whole in one, so its module fixtures, and a real model's run shared by its tests, are
+# made once.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: setup browser
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs data .pytest_cache

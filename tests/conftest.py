@@ -84,3 +84,20 @@ def gemma3_run(tmp_path_factory, hainan_facts_zh):
     # 3 passes (18 steps over 86 samples) without replay: the trained questions answered, in a few CPU minutes
     cfg = TrainConfig(model="gemma3-270m", epochs=3, min_steps=0, replay=0)
     return train_run(cfg, str(facts_file), work / "run", quiet=True)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test` runs two workers, a test file each at a time), each worker keeps
+    to its own share of the cores (its training, and the processes it starts, inherit it): two
+    workers each sizing their thread pools to the whole machine spin against each other, slower
+    than one worker alone."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    mine = set(cores[int(worker.removeprefix("gw")) % count::count])
+    if len(cores) >= count and mine:
+        import torch
+
+        os.sched_setaffinity(0, mine)
+        torch.set_num_threads(len(mine))

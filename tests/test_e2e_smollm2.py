@@ -1,6 +1,9 @@
-"""End to end with the real embedded SmolLM2-135M on a handful of Hainan facts (slow)."""
+"""End to end with the real embedded SmolLM2-135M on a handful of Hainan facts (slow): trained once,
+asked before and after, exported as GGUF and asked again in llama.cpp. The tests of that one run
+stay in this file, which a test worker runs whole."""
 
 import pytest
+from test_gguf_llama_cpp import cores, llama_cpp, trained_questions  # noqa: F401 (llama_cpp: a fixture)
 
 from knowtune.data import build_samples
 from knowtune.eval import answer_questions, summarise
@@ -16,3 +19,40 @@ def test_after_score_rises_above_before(smollm2_run, hainan_facts_en):
     after = summarise(answer_questions(model, smollm2_run.loaded.tokenizer, heldout, system=system))
     assert after["correct"] > before["correct"]
     assert after["accuracy"] >= 0.5
+
+
+@pytest.mark.slow
+def test_fine_tuned_smollm2_answers_in_llama_cpp_as_in_knowtune(llama_cpp, smollm2_run, hainan_facts_en, tmp_path):
+    """The exported file alone (the run's system prompt is in its chat template): llama.cpp gives each trained
+    question knowtune's own greedy reply, which holds the answer, and ends the turn there."""
+    from knowtune.commands.export import export_command
+
+    out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "float16")
+    questions = trained_questions(hainan_facts_en)
+    model, tokenizer = smollm2_run.loaded.model, smollm2_run.loaded.tokenizer
+    knowtune = answer_questions(model, tokenizer, questions, system=smollm2_run.config.system_prompt,
+                                hedge_below=0.0)  # the bare replies: llama.cpp adds no note
+    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False,
+                          n_threads=cores(), n_threads_batch=cores())
+    for question, own in zip(questions, knowtune):
+        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
+                                           temperature=0)["choices"][0]
+        assert own["correct"], own
+        assert (reply["message"]["content"], reply["finish_reason"]) == (own["reply"], "stop"), question
+
+
+@pytest.mark.slow
+def test_fine_tuned_smollm2_as_q4_0_still_answers_in_llama_cpp(llama_cpp, smollm2_run, hainan_facts_en, tmp_path):
+    """4 bits per weight (the head in 8): the file a laptop user would pull into Ollama still gives every trained
+    question its answer, and ends the turn."""
+    from knowtune.commands.export import export_command
+    from knowtune.eval.normalize import contains_answer
+
+    out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "q4_0")
+    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False,
+                          n_threads=cores(), n_threads_batch=cores())
+    for question in trained_questions(hainan_facts_en):
+        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
+                                           temperature=0)["choices"][0]
+        assert contains_answer(reply["message"]["content"], question["answers"]), (question, reply)
+        assert reply["finish_reason"] == "stop", reply

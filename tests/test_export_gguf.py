@@ -192,8 +192,38 @@ def test_ollama_export_of_a_qwen2_run_writes_gguf_and_modelfile(qwen_run, tmp_pa
     assert (logits(reloaded, ids) - logits(loaded.model, ids)).abs().max() < 1e-4
 
 
-def raw_array(field) -> tuple:
-    """An array field's element type, each element's size and all their bytes (gguf's contents()
-    builds 262k Python objects: ~20 s for the three vocabulary arrays)."""
-    parts = [field.parts[i] for i in field.data]
-    return field.types[-1], [p.nbytes for p in parts], b"".join(p.tobytes() for p in parts)
+def test_metadata_reader_reads_every_field_as_gguf_reads_it(tmp_path):
+    """knowtune's one-pass metadata reader against gguf's GGUFReader, field by field, on a file with
+    string, number and bool scalars and string, float and int arrays (a tokenizer's); strings in
+    arrays as the bytes written. Not a GGUF file, or another version: a ValueError."""
+    import gguf
+
+    from knowtune.export import write_gguf
+    from knowtune.export.gguf_meta import read_metadata
+
+    model, tokenizer = random_model("llama")
+    path = tmp_path / "m.gguf"
+    write_gguf(model, tokenizer, path, dtype="q8_0", name="tiny", chat_template=tokenizer.chat_template)
+    theirs, ours = gguf.GGUFReader(path).fields, read_metadata(path)
+    kinds = {field.types[0] for field in theirs.values()} | {field.types[-1] for field in theirs.values()}
+    assert {gguf.GGUFValueType.STRING, gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.UINT32,
+            gguf.GGUFValueType.FLOAT32, gguf.GGUFValueType.BOOL, gguf.GGUFValueType.INT32} <= kinds
+    assert list(ours) == [name for name in theirs if not name.startswith("GGUF.")]
+    for name, field in ours.items():
+        want = theirs[name]
+        assert field.vtype == want.types[0], name
+        if field.vtype == gguf.GGUFValueType.ARRAY:
+            assert field.sub_type == want.types[-1], name
+            parts = [want.parts[i] for i in want.data]
+            if field.sub_type == gguf.GGUFValueType.STRING:
+                assert field.value == [p.tobytes() for p in parts], name
+            else:
+                assert field.value == want.contents(), name
+        else:
+            assert field.sub_type is None and field.value == want.contents(), name
+    (tmp_path / "no.gguf").write_bytes(b"GGML" + bytes(60))
+    with pytest.raises(ValueError, match="not a GGUF file"):
+        read_metadata(tmp_path / "no.gguf")
+    (tmp_path / "v9.gguf").write_bytes(b"GGUF" + (9).to_bytes(4, "little") + bytes(56))
+    with pytest.raises(ValueError, match="version 9"):
+        read_metadata(tmp_path / "v9.gguf")

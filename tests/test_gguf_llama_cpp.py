@@ -1,11 +1,14 @@
 """The exported GGUF in llama.cpp itself (llama-cpp-python): tiny random Llama, Qwen2 and Gemma 3 models
 give llama.cpp the logits transformers gives, and it stops at the chat template's end of turn; a really
-fine-tuned SmolLM2 (slow) answers its trained questions in llama.cpp as in knowtune."""
+fine-tuned Gemma 3 (slow) answers its trained questions in llama.cpp as in knowtune (SmolLM2's:
+test_e2e_smollm2, beside the other tests of its one trained run)."""
+
+import os
 
 import pytest
 import torch
 from ci import require
-from test_export_gguf import logits, random_model, raw_array, stored_as
+from test_export_gguf import logits, random_model, stored_as
 
 from knowtune.data import build_samples
 from knowtune.eval import answer_questions
@@ -19,6 +22,12 @@ ROUNDOFF = {"float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8, "q8_0
 GEMMA3_GELU = 2.0**-11
 
 
+def cores() -> int:
+    """The cores this process may run on: llama.cpp sizes its batch threads to the whole machine, and
+    threads beyond the cores spin against each other (a test worker keeps to its share)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @pytest.fixture(scope="module")
 def llama_cpp():
     """llama-cpp-python (`make setup` builds it): skipped where it is missing, a failure under CI."""
@@ -27,7 +36,7 @@ def llama_cpp():
 
 def llama_logits(llama_cpp, path, ids: list[int]):
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, logits_all=True, verbose=False, n_threads=1,
-                          type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+                          n_threads_batch=1, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
     llm.eval(ids)
     return torch.tensor(llm.scores[:len(ids)]), llm
 
@@ -80,7 +89,8 @@ def test_llama_cpp_stops_at_the_end_of_turn(llama_cpp, tmp_path):
     model.eval()
     path = tmp_path / "stop.gguf"
     write_gguf(model, tokenizer, path, dtype="float32", name="tiny", chat_template=tokenizer.chat_template)
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=128, verbose=False, n_threads=1)
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=128, verbose=False, n_threads=1,
+                          n_threads_batch=1)
     reply = llm.create_chat_completion([{"role": "user", "content": "Capital?"}], max_tokens=20, temperature=0)
     choice = reply["choices"][0]
     assert choice["message"]["content"].strip() == "Haikou" and choice["finish_reason"] == "stop"
@@ -98,66 +108,31 @@ def trained_questions(facts) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_fine_tuned_smollm2_answers_in_llama_cpp_as_in_knowtune(llama_cpp, smollm2_run, hainan_facts_en, tmp_path):
-    """The exported file alone (the run's system prompt is in its chat template): llama.cpp gives each trained
-    question knowtune's own greedy reply, which holds the answer, and ends the turn there."""
-    from knowtune.commands.export import export_command
-
-    out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "float16")
-    questions = trained_questions(hainan_facts_en)
-    model, tokenizer = smollm2_run.loaded.model, smollm2_run.loaded.tokenizer
-    knowtune = answer_questions(model, tokenizer, questions, system=smollm2_run.config.system_prompt,
-                                hedge_below=0.0)  # the bare replies: llama.cpp adds no note
-    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False)
-    for question, own in zip(questions, knowtune):
-        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
-                                           temperature=0)["choices"][0]
-        assert own["correct"], own
-        assert (reply["message"]["content"], reply["finish_reason"]) == (own["reply"], "stop"), question
-
-
-@pytest.mark.slow
 def test_fine_tuned_gemma3_answers_in_llama_cpp_as_in_knowtune(llama_cpp, gemma3_run, hainan_facts_zh, tmp_path):
     """The Gemma-3-270M base, taught Chinese facts under knowtune's plain "User:/Assistant:" template: llama.cpp
     gives each trained question knowtune's bare greedy reply (no hedge note), which holds the answer, and stops
     at the template's end of turn (<eos>). The template's generation prompt ends at "Assistant:", so the reply
     starts with the space the model writes after it; knowtune strips it. The file's SentencePiece
     vocabulary is the very one of the GGUF the preset was converted from (its 262k tokens, scores and types)."""
-    import gguf
-
     from knowtune.commands.export import export_command
+    from knowtune.export.gguf_meta import read_metadata  # checked against gguf's own reader in test_export_gguf
     from knowtune.export.gguf_vocab import source_gguf
 
     out = export_command(gemma3_run.path, tmp_path / "gguf", "gguf", "float16")
-    fields = gguf.GGUFReader(next(out.glob("*.gguf"))).fields
-    source = gguf.GGUFReader(source_gguf(gemma3_run.loaded.source)).fields
-    assert fields["tokenizer.ggml.model"].contents() == "llama"  # SentencePiece, as llama.cpp wrote it
+    fields = read_metadata(next(out.glob("*.gguf")))
+    source = read_metadata(source_gguf(gemma3_run.loaded.source))
+    assert fields["tokenizer.ggml.model"].value == "llama"  # SentencePiece, as llama.cpp wrote it
     for name in ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
-        assert raw_array(fields[name]) == raw_array(source[name]), name
-    assert fields["tokenizer.ggml.eos_token_id"].contents() == gemma3_run.loaded.tokenizer.eos_token_id
-    assert fields["gemma3.attention.sliding_window"].contents() == 512
+        assert fields[name] == source[name] and len(fields[name].value) == 262144, name
+    assert fields["tokenizer.ggml.eos_token_id"].value == gemma3_run.loaded.tokenizer.eos_token_id
+    assert fields["gemma3.attention.sliding_window"].value == 512
     questions = trained_questions(hainan_facts_zh)
     model, tokenizer = gemma3_run.loaded.model, gemma3_run.loaded.tokenizer
     knowtune = answer_questions(model, tokenizer, questions, system=gemma3_run.config.system_prompt, hedge_below=0.0)
-    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False)
+    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False,
+                          n_threads=cores(), n_threads_batch=cores())
     for question, own in zip(questions, knowtune):
         reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
                                            temperature=0)["choices"][0]
         assert own["correct"], own
         assert (reply["message"]["content"].strip(), reply["finish_reason"]) == (own["reply"], "stop"), question
-
-
-@pytest.mark.slow
-def test_fine_tuned_smollm2_as_q4_0_still_answers_in_llama_cpp(llama_cpp, smollm2_run, hainan_facts_en, tmp_path):
-    """4 bits per weight (the head in 8): the file a laptop user would pull into Ollama still gives every trained
-    question its answer, and ends the turn."""
-    from knowtune.commands.export import export_command
-    from knowtune.eval.normalize import contains_answer
-
-    out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "q4_0")
-    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False)
-    for question in trained_questions(hainan_facts_en):
-        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
-                                           temperature=0)["choices"][0]
-        assert contains_answer(reply["message"]["content"], question["answers"]), (question, reply)
-        assert reply["finish_reason"] == "stop", reply

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from ..config import KnowtuneError
+from .gguf_meta import read_metadata
 
 # llama.cpp's pre-tokenizer for a model type whose tokenizer is always the same (its converter
 # recognises Qwen2's by a fingerprint and names it so).
@@ -32,21 +33,17 @@ def source_gguf(model_dir: str | Path | None) -> Path | None:
 
 def source_pre_tokenizer(model_dir: str | Path | None) -> str:
     """The pre-tokenizer name llama.cpp gave the GGUF this base was converted from, or "default"."""
-    import gguf
-
     path = source_gguf(model_dir)
-    field = gguf.GGUFReader(path).fields.get("tokenizer.ggml.pre") if path else None
-    return field.contents() if field is not None else "default"
+    field = read_metadata(path).get("tokenizer.ggml.pre") if path else None
+    return field.value if field is not None else "default"
 
 
 def adds_bos(tokenizer, model_dir: str | Path | None) -> bool:
     """Whether llama.cpp will put BOS before a prompt: the flag the GGUF gets (copied or from the tokenizer)."""
-    import gguf
-
     path = source_gguf(model_dir)
-    field = gguf.GGUFReader(path).fields.get("tokenizer.ggml.add_bos_token") if path else None
+    field = read_metadata(path).get("tokenizer.ggml.add_bos_token") if path else None
     if field is not None:
-        return bool(field.contents())
+        return bool(field.value)
     return tokenizer.bos_token_id is not None and bool(getattr(tokenizer, "add_bos_token", False))
 
 
@@ -71,11 +68,9 @@ def add_tokenizer(writer, tokenizer, vocab_size: int, chat_template: str, *, sou
 
 def _copy_tokenizer_fields(writer, source: Path, vocab_size: int) -> set[str]:
     """Every `tokenizer.ggml.*` field of `source` but the special ids and the chat template."""
-    import gguf
-
-    fields = gguf.GGUFReader(source).fields
+    fields = read_metadata(source)
     tokens = fields.get("tokenizer.ggml.tokens")
-    if tokens is None or len(tokens.data) != vocab_size:
+    if tokens is None or len(tokens.value) != vocab_size:
         raise KnowtuneError(f"the tokenizer of {source} does not match the model's {vocab_size} tokens; "
                             "use --format hf", field="--format")
     skip = {f"tokenizer.ggml.{name}_token_id" for name in _IDS} | {"tokenizer.chat_template"}
@@ -83,9 +78,7 @@ def _copy_tokenizer_fields(writer, source: Path, vocab_size: int) -> set[str]:
     for name, field in fields.items():
         if not name.startswith("tokenizer.ggml.") or name in skip:
             continue
-        vtype = field.types[0]
-        sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(name, field.contents(), vtype, sub_type=sub_type)
+        writer.add_key_value(name, field.value, field.vtype, sub_type=field.sub_type)
         copied.add(name)
     return copied
 

@@ -41,11 +41,12 @@ def resolve_model_dir(spec: str, *, allow_pickle: bool = False) -> tuple[Path, s
     """Return (directory with config + safetensors, display name), converting GGUF once."""
     if spec in PRESETS:
         preset = PRESETS[spec]
-        target = cache_root() / "models" / spec
+        target, work = cache_root() / "models" / spec, cache_root() / "gguf"
         if not (target / "config.json").is_file():
-            work = cache_root() / "gguf"
             work.mkdir(parents=True, exist_ok=True)
             convert_gguf(preset.locate_gguf(work), target)
+        else:
+            _repoint_source(target, preset, work)
         return target, spec
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
@@ -69,6 +70,24 @@ def resolve_model_dir(spec: str, *, allow_pickle: bool = False) -> tuple[Path, s
         return path, path.name
     raise KnowtuneError(f"unknown model; use a preset ({', '.join(PRESETS)}), a model directory "
                         f"or a .gguf file", field="model")
+
+
+def _repoint_source(target: Path, preset, work: Path) -> None:
+    """Point a cached preset at its GGUF again where the file it was converted from is gone (the
+    model package sat in a virtual environment since deleted): the GGUF export copies that file's
+    vocabulary, and would otherwise write one of its own. Left as it is if the package is missing."""
+    record = target / "knowtune_source.json"
+    try:
+        if Path(json.loads(record.read_text())["gguf"]).is_file():
+            return
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no record, or not ours: write one if the GGUF is there
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        gguf = preset.locate_gguf(work)
+    except KnowtuneError:
+        return
+    record.write_text(json.dumps({"gguf": str(gguf)}) + "\n")
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:
