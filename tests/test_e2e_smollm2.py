@@ -3,7 +3,7 @@ asked before and after, exported as GGUF and asked again in llama.cpp. The tests
 stay in this file, which a test worker runs whole."""
 
 import pytest
-from test_gguf_llama_cpp import cores, llama_cpp, trained_questions  # noqa: F401 (llama_cpp: a fixture)
+from test_gguf_llama_cpp import assert_answers_as_knowtune, gguf_chat, llama_cpp, trained_questions  # noqa: F401
 
 from knowtune.data import build_samples
 from knowtune.eval import answer_questions, summarise
@@ -28,17 +28,7 @@ def test_fine_tuned_smollm2_answers_in_llama_cpp_as_in_knowtune(llama_cpp, smoll
     from knowtune.commands.export import export_command
 
     out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "float16")
-    questions = trained_questions(hainan_facts_en)
-    model, tokenizer = smollm2_run.loaded.model, smollm2_run.loaded.tokenizer
-    knowtune = answer_questions(model, tokenizer, questions, system=smollm2_run.config.system_prompt,
-                                hedge_below=0.0)  # the bare replies: llama.cpp adds no note
-    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False,
-                          n_threads=cores(), n_threads_batch=cores())
-    for question, own in zip(questions, knowtune):
-        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
-                                           temperature=0)["choices"][0]
-        assert own["correct"], own
-        assert (reply["message"]["content"], reply["finish_reason"]) == (own["reply"], "stop"), question
+    assert_answers_as_knowtune(llama_cpp, smollm2_run, hainan_facts_en, out)
 
 
 @pytest.mark.slow
@@ -49,8 +39,7 @@ def test_fine_tuned_smollm2_as_q4_0_still_answers_in_llama_cpp(llama_cpp, smollm
     from knowtune.eval.normalize import contains_answer
 
     out = export_command(smollm2_run.path, tmp_path / "gguf", "gguf", "q4_0")
-    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False,
-                          n_threads=cores(), n_threads_batch=cores())
+    llm = gguf_chat(llama_cpp, out)
     for question in trained_questions(hainan_facts_en):
         reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
                                            temperature=0)["choices"][0]

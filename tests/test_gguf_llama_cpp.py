@@ -98,6 +98,28 @@ def test_llama_cpp_stops_at_the_end_of_turn(llama_cpp, tmp_path):
     assert llm.tokenize(prompt.encode(), add_bos=False, special=True) == tokenizer(prompt, add_special_tokens=False).input_ids
 
 
+def gguf_chat(llama_cpp, folder):
+    """llama.cpp on the one GGUF file in `folder`, on the cores this process may use."""
+    return llama_cpp.Llama(model_path=str(next(folder.glob("*.gguf"))), n_ctx=256, verbose=False,
+                           n_threads=cores(), n_threads_batch=cores())
+
+
+def assert_answers_as_knowtune(llama_cpp, run, facts, folder, *, strip: bool = False) -> None:
+    """llama.cpp on the exported file gives each trained question knowtune's bare greedy reply (no
+    hedge note: llama.cpp adds none), which holds the answer, and ends the turn there; `strip`: the
+    reply's leading space, which a template whose turn ends at "Assistant:" leaves and knowtune strips."""
+    questions = trained_questions(facts)
+    model, tokenizer = run.loaded.model, run.loaded.tokenizer
+    knowtune = answer_questions(model, tokenizer, questions, system=run.config.system_prompt, hedge_below=0.0)
+    llm = gguf_chat(llama_cpp, folder)
+    for question, own in zip(questions, knowtune):
+        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
+                                           temperature=0)["choices"][0]
+        text = reply["message"]["content"]
+        assert own["correct"], own
+        assert (text.strip() if strip else text, reply["finish_reason"]) == (own["reply"], "stop"), question
+
+
 def trained_questions(facts) -> list[dict]:
     """Each fact's own question, as training asked it, with its accepted answers."""
     own = {}
@@ -126,13 +148,4 @@ def test_fine_tuned_gemma3_answers_in_llama_cpp_as_in_knowtune(llama_cpp, gemma3
         assert fields[name] == source[name] and len(fields[name].value) == 262144, name
     assert fields["tokenizer.ggml.eos_token_id"].value == gemma3_run.loaded.tokenizer.eos_token_id
     assert fields["gemma3.attention.sliding_window"].value == 512
-    questions = trained_questions(hainan_facts_zh)
-    model, tokenizer = gemma3_run.loaded.model, gemma3_run.loaded.tokenizer
-    knowtune = answer_questions(model, tokenizer, questions, system=gemma3_run.config.system_prompt, hedge_below=0.0)
-    llm = llama_cpp.Llama(model_path=str(next(out.glob("*.gguf"))), n_ctx=256, verbose=False,
-                          n_threads=cores(), n_threads_batch=cores())
-    for question, own in zip(questions, knowtune):
-        reply = llm.create_chat_completion([{"role": "user", "content": question["question"]}], max_tokens=48,
-                                           temperature=0)["choices"][0]
-        assert own["correct"], own
-        assert (reply["message"]["content"].strip(), reply["finish_reason"]) == (own["reply"], "stop"), question
+    assert_answers_as_knowtune(llama_cpp, gemma3_run, hainan_facts_zh, out, strip=True)
