@@ -1,7 +1,7 @@
 """The key-value metadata of a GGUF file, read without its tensors.
 
 gguf's own GGUFReader maps every element of every array field to a numpy view of its own: for
-Gemma 3's 262,144-token vocabulary that is about 20 s a file on a laptop CPU, paid by every GGUF
+Gemma 3's 262,144-token vocabulary that is about 20 s a file on a 2-core CPU, paid by every GGUF
 export of a Gemma base (the vocabulary is copied from the file the base came from). Only the
 metadata is needed here, so it is read in one pass: a string array as a list of bytes, a number
 array with numpy in one call; well under a second for the same file. Values come back in the form
