@@ -95,9 +95,10 @@ def pytest_configure(config):
     if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
         return
     cores = sorted(os.sched_getaffinity(0))
-    mine = set(cores[int(worker.removeprefix("gw")) % count::count])
-    if len(cores) >= count and mine:
-        import torch
+    if len(cores) < count:
+        return
+    import torch
 
-        os.sched_setaffinity(0, mine)
-        torch.set_num_threads(len(mine))
+    mine = set(cores[int(worker.removeprefix("gw")) % count::count])
+    os.sched_setaffinity(0, mine)
+    torch.set_num_threads(len(mine))

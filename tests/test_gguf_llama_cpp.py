@@ -3,13 +3,12 @@ give llama.cpp the logits transformers gives, and it stops at the chat template'
 fine-tuned Gemma 3 (slow) answers its trained questions in llama.cpp as in knowtune (SmolLM2's:
 test_e2e_smollm2, beside the other tests of its one trained run)."""
 
-import os
-
 import pytest
 import torch
 from ci import require
 from test_export_gguf import logits, random_model, stored_as
 
+from knowtune.config.hardware import default_threads
 from knowtune.data import build_samples
 from knowtune.eval import answer_questions
 
@@ -20,12 +19,6 @@ from knowtune.eval import answer_questions
 ROUNDOFF = {"float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8, "q8_0": 2.0**-8, "q4_0": 2.0**-8}
 # Gemma 3's GELU reads a table indexed by its input rounded to f16 (ggml's CPU backend)
 GEMMA3_GELU = 2.0**-11
-
-
-def cores() -> int:
-    """The cores this process may run on: llama.cpp sizes its batch threads to the whole machine, and
-    threads beyond the cores spin against each other (a test worker keeps to its share)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +93,10 @@ def test_llama_cpp_stops_at_the_end_of_turn(llama_cpp, tmp_path):
 
 def gguf_chat(llama_cpp, folder):
     """llama.cpp on the one GGUF file in `folder`, on the cores this process may use."""
+    # llama.cpp's batch threads default to the whole machine: on a test worker kept to one core they spin
+    cores = default_threads()
     return llama_cpp.Llama(model_path=str(next(folder.glob("*.gguf"))), n_ctx=256, verbose=False,
-                           n_threads=cores(), n_threads_batch=cores())
+                           n_threads=cores, n_threads_batch=cores)
 
 
 def assert_answers_as_knowtune(llama_cpp, run, facts, folder, *, strip: bool = False) -> None:

@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 from gguf import GGUFValueType
 
-# GGUF's value types (gguf.GGUFValueType) and how each scalar is stored, little-endian
+# GGUF's value types (gguf.GGUFValueType) and how each scalar is stored, little-endian (struct's
+# codes, which numpy reads as the same types for an array of them)
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_NUMPY = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "?", 10: "<u8", 11: "<i8",
-          12: "<f8"}
 STRING, ARRAY = 8, 9
 
 
@@ -59,8 +58,8 @@ class _Cursor:
         sub_type, count = self.unpack("<I"), self.unpack("<Q")
         if sub_type == STRING:
             return sub_type, [self.raw_string() for _ in range(count)]
-        if sub_type in _NUMPY:
-            values = np.frombuffer(self.buffer, dtype=_NUMPY[sub_type], count=count, offset=self.at)
+        if sub_type in _SCALARS:
+            values = np.frombuffer(self.buffer, dtype=_SCALARS[sub_type], count=count, offset=self.at)
             self.at += values.nbytes
             return sub_type, values.tolist()
         return sub_type, [self.array()[1] if sub_type == ARRAY else self.value(sub_type) for _ in range(count)]

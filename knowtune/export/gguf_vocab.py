@@ -14,21 +14,13 @@ import json
 from pathlib import Path
 
 from ..config import KnowtuneError
+from ..models.load import source_gguf
 from .gguf_meta import read_metadata
 
 # llama.cpp's pre-tokenizer for a model type whose tokenizer is always the same (its converter
 # recognises Qwen2's by a fingerprint and names it so).
 PRE_BY_MODEL_TYPE = {"qwen2": "qwen2"}
 _IDS = ("bos", "eos", "padding", "unknown")  # tokenizer.ggml.<name>_token_id
-
-
-def source_gguf(model_dir: str | Path | None) -> Path | None:
-    """The GGUF file a preset base was converted from, if it is still there."""
-    source = Path(model_dir or ".") / "knowtune_source.json"
-    if source.is_file():
-        path = Path(json.loads(source.read_text())["gguf"])
-        return path if path.is_file() else None
-    return None
 
 
 def source_pre_tokenizer(model_dir: str | Path | None) -> str:

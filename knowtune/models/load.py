@@ -72,22 +72,38 @@ def resolve_model_dir(spec: str, *, allow_pickle: bool = False) -> tuple[Path, s
                         f"or a .gguf file", field="model")
 
 
+SOURCE_RECORD = "knowtune_source.json"
+"""In a model converted from a GGUF: {"gguf": the path of that file}."""
+
+
+def source_gguf(model_dir: str | Path | None) -> Path | None:
+    """The GGUF file a preset base was converted from, if it is still there."""
+    source = Path(model_dir or ".") / SOURCE_RECORD
+    if source.is_file():
+        path = Path(json.loads(source.read_text())["gguf"])
+        return path if path.is_file() else None
+    return None
+
+
+def _record_source(model_dir: Path, gguf: Path) -> None:
+    (model_dir / SOURCE_RECORD).write_text(json.dumps({"gguf": str(gguf)}) + "\n")
+
+
 def _repoint_source(target: Path, preset, work: Path) -> None:
     """Point a cached preset at its GGUF again where the file it was converted from is gone (the
     model package sat in a virtual environment since deleted): the GGUF export copies that file's
     vocabulary, and would otherwise write one of its own. Left as it is if the package is missing."""
-    record = target / "knowtune_source.json"
     try:
-        if Path(json.loads(record.read_text())["gguf"]).is_file():
+        if source_gguf(target) is not None:
             return
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no record, or not ours: write one if the GGUF is there
+    except (ValueError, KeyError, TypeError):
+        pass  # a record not ours: write one if the GGUF is there
     try:
         work.mkdir(parents=True, exist_ok=True)
         gguf = preset.locate_gguf(work)
     except KnowtuneError:
         return
-    record.write_text(json.dumps({"gguf": str(gguf)}) + "\n")
+    _record_source(target, gguf)
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:
@@ -117,7 +133,7 @@ def convert_gguf(gguf: Path, target: Path) -> None:
         with atomic_dir(target, kind="model-cache", overwrite=True) as tmp:  # our own cache folder
             plain.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
-            (tmp / "knowtune_source.json").write_text(json.dumps({"gguf": str(gguf)}) + "\n")
+            _record_source(tmp, gguf)
     console.print(f"[dim]cached {gguf.name} as safetensors in {target} "
                   f"({time.perf_counter() - start:.0f} s)[/dim]")
 
