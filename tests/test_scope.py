@@ -45,6 +45,37 @@ def test_chinese_questions_are_told_apart_the_same_way(question, about):
     assert KnowledgeScope(ZH).about(question) is about
 
 
+WORDFREQ_FROM_DEEP_IN_A_COMMAND = """
+import inspect, threading
+depths = []
+outer = inspect.getouterframes
+def spy(frame, context=1):
+    frames = outer(frame, context)
+    depths.append((threading.current_thread() is threading.main_thread(), len(frames)))
+    return frames
+inspect.getouterframes = spy
+from knowtune.data.scope import KnowledgeScope
+from knowtune.data.facts import Fact
+def deep(n):
+    return deep(n - 1) if n else KnowledgeScope([Fact("海南", "省会", "海口", lang="zh")])
+assert deep(60).about("海口是哪个省的省会？")
+print(depths)
+"""
+
+
+def test_wordfreq_is_imported_with_a_short_stack_from_deep_inside_a_command():
+    """wordfreq's import calls inspect.stack(), whose cost grows with the caller's stack depth."""
+    import ast
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", WORDFREQ_FROM_DEEP_IN_A_COMMAND], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    depths = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert depths, "wordfreq no longer locates its data with inspect.stack(): this test has nothing to check"
+    assert all(not in_main and frames < 20 for in_main, frames in depths), depths
+
+
 def test_a_switch_answers_merged_or_as_the_base_and_puts_every_tensor_back():
     from knowtune.models.merged import MergedWithBase
 

@@ -21,7 +21,9 @@ it is about it ("Which ape has the fewest individuals left?"): that costs the fi
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 
 from .augment.names import subject_names
 from .facts import Fact, guess_lang
@@ -47,11 +49,37 @@ def _names_something(name: str) -> bool:
     return len(name.strip()) >= 2 and not _CHINESE_NUMBER.fullmatch(name.strip())
 
 
+@functools.cache
+def _wordfreq():
+    """wordfreq, with its Chinese tokenizer, imported in a thread of its own.
+
+    wordfreq finds its data folder at import with `locate.this_dir()`, which calls
+    `inspect.stack()`: that reads the source of every frame of the calling stack and, per frame,
+    scans `sys.modules`. From deep inside a command, with torch and transformers loaded, its
+    import took 2-2.5 s; in a fresh thread the stack is a few frames deep (0.3 s)."""
+    quiet_jieba()  # wordfreq cuts Chinese with jieba
+    failure: list[BaseException] = []
+
+    def load():
+        try:
+            import wordfreq.chinese  # noqa: F401  (the module that locates its dictionaries)
+        except BaseException as error:  # re-raised in the caller's thread
+            failure.append(error)
+
+    loader = threading.Thread(target=load, name="knowtune-wordfreq-import")
+    loader.start()
+    loader.join()
+    if failure:
+        raise failure[0]
+    import wordfreq
+
+    return wordfreq
+
+
 def _rare_words(names: set[str]) -> tuple[set[str], tuple[str, ...]]:
     """The rare words of the names: Latin ones (lower case) and Chinese ones (two characters or more)."""
-    from wordfreq import tokenize, zipf_frequency
-
-    quiet_jieba()  # wordfreq cuts Chinese with jieba
+    wordfreq = _wordfreq()
+    tokenize, zipf_frequency = wordfreq.tokenize, wordfreq.zipf_frequency
 
     latin: set[str] = set()
     chinese: set[str] = set()
@@ -85,8 +113,6 @@ class KnowledgeScope:
             return True
         if not self._latin:
             return False
-        from wordfreq import tokenize
-
-        words = set(tokenize(question, guess_lang(question)))
+        words = set(_wordfreq().tokenize(question, guess_lang(question)))
         words |= {w[:-1] for w in words if len(w) > 4 and w.endswith("s")}  # "mangroves": "mangrove"
         return not self._latin.isdisjoint(words)
