@@ -12,7 +12,9 @@ the base model and base + RAG once. Configurations (CONFIGS): `aug` (the default
 (`--no-augment`: the training templates and the facts' own questions only), `noboundary` (no refusal
 samples), `retrieval` (a share of the questions also trained with retrieved passages), `reverse2` (the
 backward questions twice, at the same exposures per fact), `bridge` (questions through a related entity
-answered by naming it first), `inline` (the same in one sentence), `related6` (six questions through each related entity instead of two).
+answered by naming it first), `inline` (the same in one sentence), `related6` (six questions through
+each related entity instead of two), `distinct` (no refusal samples about made-up names that hold a
+real subject's name whole, "北文昌", "the Hainan River"), `boundary4` (half the default share of refusal samples).
 
     python bench/knowledge.py --kb hainan --lang en --seeds 3
     python bench/knowledge.py --kb fictional --lang zh --source prose --seeds 1
@@ -60,26 +62,34 @@ CONFIGS = {"aug": {}, "plain": {"augment": False}, "noboundary": {"boundary": 0.
            "topk32": {"train": {"replay_topk": 32}}, "ratio4": {"train": {"params.loraplus_lr_ratio": 4.0}},
            "ratio8": {"train": {"params.loraplus_lr_ratio": 8.0}}, "reverse2": {"repeat": {"reverse": 2}},
            "bridge": {"augment": {"RELATED_BRIDGE": "before"}}, "inline": {"augment": {"RELATED_BRIDGE": "inline"}},
-           "related6": {"augment": {"RELATED_PER_FACT": 6}}}
+           "related6": {"augment": {"RELATED_PER_FACT": 6}},
+           "distinct": {"augment": {"boundary.MADE_UP_MAY_HOLD_REAL_NAMES": False}},
+           "boundary4": {"boundary": 0.04}}
 """Each configuration's `knowtune data build` options, under "train" its training settings (the rest:
 defaults), under "repeat" how many times the built set holds each sample of a form, under "augment"
-constants of knowtune.data.augment set while its data is built (a recipe tried before it is one)."""
+constants of knowtune.data.augment (a dotted name: of its submodule) set while its data is built (a
+recipe tried before it is one)."""
 BENCH_ONLY = ("train", "repeat", "augment")
 
 
 @contextlib.contextmanager
 def augment_constants(values: dict):
-    """knowtune.data.augment's module constants set to `values` while inside."""
-    import knowtune.data.augment as augment
+    """knowtune.data.augment's module constants set to `values` while inside ("boundary.NAME": a
+    constant of knowtune.data.augment.boundary)."""
+    import importlib
 
-    before = {name: getattr(augment, name) for name in values}
+    def place(name: str):
+        module, _, constant = name.rpartition(".")
+        return importlib.import_module(f"knowtune.data.augment{'.' + module if module else ''}"), constant
+
+    before = {name: getattr(*place(name)) for name in values}
     for name, value in values.items():
-        setattr(augment, name, value)
+        setattr(*place(name), value)
     try:
         yield
     finally:
         for name, value in before.items():
-            setattr(augment, name, value)
+            setattr(*place(name), value)
 
 
 def repeat_forms(data_dir: Path, times: dict, seed: int = 0) -> None:

@@ -98,6 +98,24 @@ def test_missing_relations_ask_only_absent_pairs_and_made_up_subjects_are_not_re
     assert ("文昌" in made_up or "松涛" in made_up) if facts is ZH else True
 
 
+@pytest.mark.parametrize("facts", [EN, ZH], ids=["en", "zh"])
+def test_made_up_names_holding_a_real_name_can_be_left_out(facts, monkeypatch):
+    import knowtune.data.augment.boundary as boundary_module
+
+    def made_up_names():
+        return {s["subject"] for s in boundary(build(facts, share=0.5)) if s["boundary"] == MADE_UP}
+
+    real = {n for f in facts for n in [f.subject, *f.subject_aliases]}
+
+    def holds_a_real_name(name):
+        return any(name_key(r) in name_key(name) for r in real)
+
+    assert any(holds_a_real_name(n) for n in made_up_names())  # "North Wenchang", "北文昌"
+    monkeypatch.setattr(boundary_module, "MADE_UP_MAY_HOLD_REAL_NAMES", False)
+    names = made_up_names()
+    assert names and not any(holds_a_real_name(n) for n in names), names
+
+
 def test_the_made_up_name_rule():
     known = KnownNames(EN + [Fact("Haikou", "population", "2,900,000"),
                              Fact("the Nandu River Bridge", "length", "1 km")])

@@ -46,6 +46,9 @@ REFUSALS = {"en": "I don't know: that is not in my knowledge base.",
             "zh": "我不知道，我的知识库里没有这方面的信息。"}
 """One fixed reply per language: a model learns one refusal better than many, and evaluation's
 refusal classifier (eval.refusal) must read it as declining."""
+MADE_UP_MAY_HOLD_REAL_NAMES = True
+"""Made-up subjects may hold a real subject's name whole ("North Wenchang", "北文昌", "the Hainan
+River"); off: those are left out, and only names that hold no subject's name are asked about."""
 FORM = "boundary"
 MISSING, MADE_UP, OUTSIDE = "missing-relation", "made-up-subject", "outside-relation"
 
@@ -243,6 +246,9 @@ def _made_up(facts: list[Fact], rng: random.Random) -> Iterator[tuple[list[str],
         if _relation(fact) not in _NAME_RELATIONS:
             by_subject.setdefault(fact.subject, []).append(fact)
     candidates = _recombined(list(by_subject), lang) + _modified(list(by_subject), facts, lang)
+    if not MADE_UP_MAY_HOLD_REAL_NAMES:
+        real = {_fold(n) for f in facts for n in [f.subject, *f.subject_aliases]}
+        candidates = [(name, of) for name, of in candidates if not _holds_a_name(_fold(name), real, lang)]
     rng.shuffle(candidates)
     for name, real in _spread(candidates):
         if known.is_new(name):
@@ -314,6 +320,13 @@ class KnownNames:
             return False
         mine = self._words(folded[0])
         return not any(_in_order(mine, known) for known in self.by_word.get(mine[0], []))
+
+
+def _holds_a_name(folded: str, names: set[str], lang: str) -> bool:
+    """Whether a folded name holds one of the folded `names` whole (English: as whole words)."""
+    if lang == "zh":
+        return any(n in folded.replace(" ", "") for n in names if n)
+    return any(f" {n} " in f" {folded} " for n in names if n)
 
 
 def _fold(name: str) -> str:
