@@ -49,10 +49,9 @@ browser:
 
 # Two test processes (pytest-xdist), each on its own share of the cores (tests/conftest.py); a test
 # file runs whole in one, so its module fixtures, and a real model's run shared by its tests, are
-# made once. The files that load a real model go first (tests/conftest.py orders them; xdist's own
-# reordering, by number of tests, is off): one of them taken last would run alone at the end.
+# made once.
 TEST_WORKERS ?= 2
-PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: setup browser
 	$(PYTEST)

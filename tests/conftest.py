@@ -102,11 +102,3 @@ def pytest_configure(config):
     mine = set(cores[int(worker.removeprefix("gw")) % count::count])
     os.sched_setaffinity(0, mine)
     torch.set_num_threads(len(mine))
-
-
-def pytest_collection_modifyitems(config, items):
-    """The files that load a real model first. `make test` hands each worker a whole file at a time
-    (`--dist loadfile`, in collection order): a file of minutes taken last would leave the other
-    worker idle until it ends. The sort is stable, so each file's tests keep their order."""
-    real_model_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in real_model_files)
