@@ -32,7 +32,7 @@ from typing import Iterator
 from ...config.coerce import share_in_range
 from ..facts import Fact
 from ..questions import training_questions
-from ..text import CJK, text_key, unique_texts
+from ..text import CJK, Matchable, names_in, text_key, unique_texts
 from . import forward_questions, relation_rule
 from .kinds import answer_kind
 from .outside import outside_pairs, outside_relations
@@ -247,8 +247,8 @@ def _made_up(facts: list[Fact], rng: random.Random) -> Iterator[tuple[list[str],
             by_subject.setdefault(fact.subject, []).append(fact)
     candidates = _recombined(list(by_subject), lang) + _modified(list(by_subject), facts, lang)
     if not MADE_UP_MAY_HOLD_REAL_NAMES:
-        real = {_fold(n) for f in facts for n in [f.subject, *f.subject_aliases]}
-        candidates = [(name, of) for name, of in candidates if not _holds_a_name(_fold(name), real, lang)]
+        real = {name_key(n) for f in facts for n in [f.subject, *f.subject_aliases]}
+        candidates = [(name, of) for name, of in candidates if not names_in(Matchable(name), real)]
     rng.shuffle(candidates)
     for name, real in _spread(candidates):
         if known.is_new(name):
@@ -320,13 +320,6 @@ class KnownNames:
             return False
         mine = self._words(folded[0])
         return not any(_in_order(mine, known) for known in self.by_word.get(mine[0], []))
-
-
-def _holds_a_name(folded: str, names: set[str], lang: str) -> bool:
-    """Whether a folded name holds one of the folded `names` whole (English: as whole words)."""
-    if lang == "zh":
-        return any(n in folded.replace(" ", "") for n in names if n)
-    return any(f" {n} " in f" {folded} " for n in names if n)
 
 
 def _fold(name: str) -> str:
