@@ -22,8 +22,9 @@ it is about it ("Which ape has the fewest individuals left?"): that costs the fi
 from __future__ import annotations
 
 import functools
+import importlib
 import re
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from .augment.names import subject_names
 from .facts import Fact, guess_lang
@@ -58,19 +59,8 @@ def _wordfreq():
     scans `sys.modules`. From deep inside a command, with torch and transformers loaded, its
     import took 2-2.5 s; in a fresh thread the stack is a few frames deep (0.3 s)."""
     quiet_jieba()  # wordfreq cuts Chinese with jieba
-    failure: list[BaseException] = []
-
-    def load():
-        try:
-            import wordfreq.chinese  # noqa: F401  (the module that locates its dictionaries)
-        except BaseException as error:  # re-raised in the caller's thread
-            failure.append(error)
-
-    loader = threading.Thread(target=load, name="knowtune-wordfreq-import")
-    loader.start()
-    loader.join()
-    if failure:
-        raise failure[0]
+    with ThreadPoolExecutor(1, thread_name_prefix="knowtune-wordfreq-import") as thread:
+        thread.submit(importlib.import_module, "wordfreq.chinese").result()  # the module that locates its dictionaries
     import wordfreq
 
     return wordfreq
