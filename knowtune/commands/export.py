@@ -16,7 +16,9 @@ from ..export.gguf_vocab import adds_bos
 from ..export.gguf_writer import GGUF_DTYPES, check_gguf_supported
 from ..export.hf import HF_DTYPES, export_info
 from ..export.modelfile import modelfile
+from ..data import ChatPrompt
 from ..models import stop_token_ids
+from ..models.turn_stops import turn_stops
 
 console = Console(stderr=True)
 FORMATS = {"hf": HF_DTYPES, "gguf": GGUF_TYPES, "ollama": GGUF_TYPES}  # ollama: the GGUF and a Modelfile
@@ -59,9 +61,12 @@ def export_command(run: Path, out: Path, fmt: str = "hf", dtype: str = "float32"
 
 
 def ollama_modelfile(merged, gguf_file: str) -> str:
-    """The Modelfile: the base template (the run's system prompt goes to SYSTEM) and its stop tokens."""
+    """The Modelfile: the base template (the run's system prompt goes to SYSTEM), its stop tokens, and the
+    stop text where the template has no end-of-turn token (models.turn_stops), so that Ollama ends a
+    reply where knowtune's own chat ends it."""
     tokenizer = merged.tokenizer
     stops = [tokenizer.convert_ids_to_tokens(i) for i in stop_token_ids(tokenizer)]
+    stops += turn_stops(tokenizer, ChatPrompt(tokenizer, merged.system_prompt).ask("?"))
     return modelfile(gguf_file, tokenizer, tokenizer.chat_template, merged.system_prompt, stops,
                      adds_bos=adds_bos(tokenizer, merged.source))
 

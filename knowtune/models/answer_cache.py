@@ -19,7 +19,8 @@ from typing import Callable
 
 from ..config.hardware import cache_root
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""2: replies in the plain chat template end where the model starts a turn of its own (models.turn_stops)."""
 
 
 def model_identity(model) -> str:

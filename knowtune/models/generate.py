@@ -19,6 +19,7 @@ from .allocator import mapping_allowed
 from .greedy import chosen_logprobs, greedy_decode
 from .load import stop_token_ids
 from .merged import adapters_merged
+from .turn_stops import cut_at_stop, first_stop, turn_stops
 
 MIN_TEMPERATURE = 1e-2
 """Below this, sampling is greedy decoding: its limit as the temperature goes to 0, and
@@ -139,10 +140,11 @@ def _confidences(steps: list, new_tokens, stops: list[int]) -> list[float]:
 
 def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 48,
                     batch_size: int = 16, bf16: bool = False, temperature: float = 0.0,
-                    top_p: float = 1.0, progress=None, score: bool = True) -> list[Scored]:
+                    top_p: float = 1.0, progress=None, score: bool = True, cut_turns: bool = True) -> list[Scored]:
     """Completions of already-rendered prompts, in input order, with the model's confidence in each
     (greedy decoding only: a sampled token is not the one the recorded probability belongs to;
-    `score=False` leaves it out for callers that only want the text)."""
+    `score=False` leaves it out for callers that only want the text). Each ends where the model
+    starts a turn of its own (models.turn_stops) unless `cut_turns` is False."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     replies: dict[int, Scored] = {}
     old_side = tokenizer.padding_side
@@ -154,7 +156,9 @@ def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int
                 chunk = order[start:start + batch_size]
                 enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
                                 add_special_tokens=False).to(device)
-                for i, scored in zip(chunk, _decode(model, tokenizer, enc, max_new_tokens, temperature, top_p, score)):
+                texts = [turn_stops(tokenizer, prompts[i]) if cut_turns else () for i in chunk]
+                for i, scored in zip(chunk, _decode(model, tokenizer, enc, max_new_tokens, temperature, top_p, score,
+                                                    texts)):
                     replies[i] = scored
                 if progress is not None:
                     progress(len(chunk))
@@ -164,18 +168,26 @@ def generate_scored(model, tokenizer, prompts: list[str], *, max_new_tokens: int
 
 
 def _decode(model, tokenizer, enc, max_new_tokens: int, temperature: float, top_p: float,
-            score: bool) -> list[Scored]:
-    """One left-padded batch's replies: greedy (finished rows leave) or sampled by transformers."""
+            score: bool, stop_texts: list[tuple[str, ...]]) -> list[Scored]:
+    """One left-padded batch's replies: greedy (finished rows leave) or sampled by transformers;
+    each cut before its row's first stop text (models.turn_stops)."""
     stops = stop_token_ids(tokenizer)
+
+    def text(tokens: list[int]) -> str:
+        return tokenizer.decode(tokens, skip_special_tokens=True)
+
+    def ended(row: int, tokens: list[int]) -> bool:
+        return bool(stop_texts[row]) and first_stop(text(tokens), stop_texts[row]) is not None
+
     if temperature < MIN_TEMPERATURE:
         rows = greedy_decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=max_new_tokens,
-                             stops=stops)
+                             stops=stops, ended=ended if any(stop_texts) else None)
         decoded = [(r.tokens, math.exp(r.mean_logprob) if score else None) for r in rows]
     else:
         out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=stops,
                              pad_token_id=tokenizer.pad_token_id, **sampling_args(temperature, top_p))
         decoded = [(row.tolist(), None) for row in out[:, enc["input_ids"].shape[1]:]]
-    return [Scored(tokenizer.decode(tokens, skip_special_tokens=True).strip(), c) for tokens, c in decoded]
+    return [Scored(cut_at_stop(text(tokens), cuts).strip(), c) for (tokens, c), cuts in zip(decoded, stop_texts)]
 
 
 def generate_batch(model, tokenizer, prompts: list[str], **kwargs) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 
 @dataclass
@@ -36,8 +37,12 @@ def chosen_logprobs(logits):
     return logits.max(-1).values - torch.logsumexp(logits, dim=-1)
 
 
-def greedy_decode(model, input_ids, attention_mask, *, max_new_tokens: int, stops: list[int]) -> list[Decoded]:
-    """The greedy continuation of each (left-padded) row, run inside the caller's no-grad context."""
+def greedy_decode(model, input_ids, attention_mask, *, max_new_tokens: int, stops: list[int],
+                  ended: Callable[[int, list[int]], bool] | None = None) -> list[Decoded]:
+    """The greedy continuation of each (left-padded) row, run inside the caller's no-grad context.
+
+    ended(row, tokens): whether a row's reply so far has reached a stop the tokens cannot show alone
+    (stop text, models.turn_stops); such a row leaves as one that chose a stop token does."""
     import torch
 
     stop_ids = torch.tensor(stops, device=input_ids.device)
@@ -57,6 +62,8 @@ def greedy_decode(model, input_ids, attention_mask, *, max_new_tokens: int, stop
         if step == max_new_tokens - 1:
             break
         going = ~torch.isin(chosen, stop_ids)
+        if ended is not None:
+            going &= torch.tensor([not ended(row, tokens[row]) for row in rows.tolist()], device=going.device)
         if not going.all():
             if not going.any():
                 break

@@ -23,6 +23,7 @@ from ..data.retrieval import TOP_K, PassageIndex, build_index, rag_prompt, retri
 from ..data.scope import KnowledgeScope
 from ..models import GenerationStats, LoadedModel, generate_batch, stream_generate
 from ..models.merged import base_switch, merged_for_good
+from ..models.turn_stops import turn_stops
 from .stop_text import StopText
 
 
@@ -178,7 +179,7 @@ class Engine:
         `stats` gets the token counts and finish reason ("stop" or "length") when the stream ends.
         """
         stats = stats if stats is not None else GenerationStats()
-        cut = StopText(sampling.stop)
+        cut = StopText(sampling.stop + turn_stops(self.tokenizer, prompt))
         stopped = False
         weights = self.base_weights() if base and self.base_weights is not None else contextlib.nullcontext()
         with self.lock, weights:

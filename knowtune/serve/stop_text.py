@@ -8,6 +8,8 @@ the same however the text was split into pieces.
 
 from __future__ import annotations
 
+from ..models.turn_stops import first_stop
+
 
 class StopText:
     def __init__(self, stops: tuple[str, ...] | list[str] = ()):
@@ -40,9 +42,3 @@ class StopText:
                     best = size
                     break
         return best
-
-
-def first_stop(text: str, stops: list[str]) -> int | None:
-    """Where the stop string that ends earliest in `text` starts (the longer one on a tie)."""
-    ends = [(at + len(stop), at) for stop in stops if (at := text.find(stop)) >= 0]
-    return min(ends)[1] if ends else None

@@ -55,8 +55,10 @@ def _answer(model, tokenizer, identity: str, earlier: list[list[dict]], prompts:
     rendered = [prompt.render([*turns, {"role": "user", "content": p}]) for turns, p in zip(earlier, prompts)]
 
     def generate(asked: list[str]) -> list[str]:
+        # whole replies: one that runs on into a turn of its own is asked again with demonstrations
+        # (data.replay.usable_reply), which answer better than the first reply cut at the turn
         return generate_batch(model, tokenizer, asked, max_new_tokens=REPLAY_TOKENS, batch_size=ANSWER_BATCH, bf16=bf16,
-                              progress=progress)
+                              progress=progress, cut_turns=False)
 
     return cached_answers(rendered, identity, {"bf16": bf16, "max_new_tokens": REPLAY_TOKENS}, generate,
                           progress)[0]
