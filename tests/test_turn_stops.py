@@ -10,7 +10,7 @@ from knowtune.data import ChatPrompt
 from knowtune.models import DEFAULT_CHAT_TEMPLATE, LoadedModel, generate_scored
 from knowtune.models import turn_stops as turn_stops_module
 from knowtune.models.turn_stops import cut_at_stop, turn_stops
-from knowtune.serve.engine import Engine
+from knowtune.serve.engine import Engine, Sampling
 
 SYSTEM = "You are a helpful assistant."
 QUESTION = "Where is Sanya?"
@@ -69,6 +69,10 @@ def test_a_streamed_reply_ends_where_the_model_starts_a_turn(run_on):
     said = "".join(engine.stream([{"role": "user", "content": QUESTION}],
                                  max_new_tokens=16))
     assert said.strip() == before_turn != whole
+    # a plain completion of the same text is the model's own continuation: it runs on
+    completion = "".join(engine.stream_text(engine.prompt([{"role": "user", "content": QUESTION}]),
+                                            Sampling(max_new_tokens=16)))
+    assert completion.strip() == whole
 
 
 def test_an_ollama_model_in_the_plain_template_ends_a_reply_where_knowtune_does():

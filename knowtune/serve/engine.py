@@ -127,7 +127,9 @@ class Engine:
         """The assistant's reply to a conversation, piece by piece (leading blanks dropped); a reply
         about the knowledge base that none of its facts grounds ends with the grounding note, else a
         greedy reply the model was unsure of ends with the hedge note."""
-        sampling = Sampling(max_new_tokens, temperature, top_p, seed, tuple(stop))
+        # a chat reply also ends where the model starts a turn of its own (a plain completion does not)
+        sampling = Sampling(max_new_tokens, temperature, top_p, seed,
+                            tuple(stop) + turn_stops(self.tokenizer, self.prompt(messages)))
         stats = stats if stats is not None else GenerationStats()
         asked = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
         said = []
@@ -179,7 +181,7 @@ class Engine:
         `stats` gets the token counts and finish reason ("stop" or "length") when the stream ends.
         """
         stats = stats if stats is not None else GenerationStats()
-        cut = StopText(sampling.stop + turn_stops(self.tokenizer, prompt))
+        cut = StopText(sampling.stop)
         stopped = False
         weights = self.base_weights() if base and self.base_weights is not None else contextlib.nullcontext()
         with self.lock, weights:
